@@ -1,0 +1,1 @@
+"""Named configuration presets for the splat3d CLI, kept in explicit tables."""

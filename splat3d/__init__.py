@@ -1,0 +1,6 @@
+"""splat3d: the Gaussian-splatting core (cameras, Gaussians, differentiable rasterizer, I/O)."""
+
+from splat3d.cameras import Cameras
+from splat3d.gaussians import Gaussians
+
+__all__ = ["Cameras", "Gaussians"]

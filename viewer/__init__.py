@@ -1,0 +1,1 @@
+"""viewer: interactive web viewer for splat3d scenes (built on viser)."""
