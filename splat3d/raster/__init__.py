@@ -1,0 +1,1 @@
+"""Rasterizer internals: projection, tile binning, compositing and the backends."""
