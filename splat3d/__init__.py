@@ -2,5 +2,6 @@
 
 from splat3d.cameras import Cameras
 from splat3d.gaussians import Gaussians
+from splat3d.rasterize import RenderOutput, rasterize
 
-__all__ = ["Cameras", "Gaussians"]
+__all__ = ["Cameras", "Gaussians", "RenderOutput", "rasterize"]
