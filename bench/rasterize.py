@@ -1,0 +1,84 @@
+"""Forward+backward timing of the rasterizer backends on synthetic scenes.
+
+Usage:
+    python bench/rasterize.py [--backends torch] [--repeats 7] [--threads N]
+
+Scene: N Gaussians uniform in a unit ball (3DGS kNN scale init, opacity 0.5, SH degree 3),
+one camera 3 units away with a 50° field of view. Prints the median wall time of
+forward+backward over ``--repeats`` runs (after one warm-up) and the process's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import platform
+import resource
+import statistics
+import time
+
+import torch
+
+from splat3d import Cameras, Gaussians
+from splat3d.rasterize import rasterize
+
+SIZES = [(100, 100, 5_000), (256, 256, 100_000)]
+
+
+def tune_malloc() -> None:
+    """Keep glibc from returning large temporaries to the OS after every op (mmap/munmap
+    churn and page faults dominate otherwise)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except OSError:
+        pass
+
+
+def scene(n: int, width: int, height: int) -> tuple[Gaussians, Cameras]:
+    g = Gaussians.random_sphere(n, radius=1.0, sh_degree=3, opacity=0.5, seed=0)
+    g.sh[:, 1:] = torch.randn_like(g.sh[:, 1:]) * 0.1
+    cams = Cameras.from_look_at(torch.tensor([[0.0, -3.0, 0.8]]), torch.zeros(1, 3),
+                                fov_x=0.87, width=width, height=height)
+    return g, cams
+
+
+def time_fwd_bwd(g: Gaussians, cams: Cameras, backend: str, repeats: int) -> float:
+    params = [t.requires_grad_(True) for t in g.tensors().values()]
+    times = []
+    for i in range(repeats + 1):
+        for p in params:
+            p.grad = None
+        t0 = time.perf_counter()
+        out = rasterize(g, cams, backend=backend)
+        (out.rgb.sum() + out.alpha.sum()).backward()
+        if i > 0:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--backends", nargs="+", default=["torch"])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    tune_malloc()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, median of {args.repeats}")
+    print("| backend | image | Gaussians | fwd+bwd ms |")
+    print("|---|---|---|---|")
+    for w, h, n in SIZES:
+        g, cams = scene(n, w, h)
+        for backend in args.backends:
+            ms = 1000 * time_fwd_bwd(g, cams, backend, args.repeats)
+            print(f"| {backend} | {w}x{h} | {n} | {ms:.1f} |", flush=True)
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
