@@ -43,7 +43,8 @@ class Cameras:
                 f"got {tuple(self.world_to_cam.shape)}"
             )
         if self.width < 1 or self.height < 1:
-            raise ValueError(f"Cameras: image size must be positive, got {self.width}x{self.height}")
+            raise ValueError(
+                f"Cameras: image size must be positive, got {self.width}x{self.height}")
 
     # ------------------------------------------------------------------ constructors
     @staticmethod
@@ -96,7 +97,7 @@ class Cameras:
         cls, eye: Float[Tensor, "C 3"], target: Float[Tensor, "C 3"], fov_x: float,
         width: int, height: int, up: tuple[float, float, float] = (0.0, 0.0, 1.0),
     ) -> Cameras:
-        """Cameras at ``eye`` looking at ``target`` with world ``up`` (default +z) up in the image."""
+        """Cameras at ``eye`` looking at ``target``; world ``up`` (default +z) points up."""
         eye = torch.as_tensor(eye, dtype=torch.float32).reshape(-1, 3)
         target = torch.as_tensor(target, dtype=torch.float32).reshape(-1, 3).expand_as(eye)
         c2w = conventions.look_at(eye, target, torch.tensor(up, dtype=torch.float32))
@@ -125,7 +126,9 @@ class Cameras:
             index = slice(index, index + 1 if index != -1 else None)
         return Cameras(self.K[index], self.world_to_cam[index], self.width, self.height)
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Cameras:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Cameras:
         return Cameras(self.K.to(device=device, dtype=dtype),
                        self.world_to_cam.to(device=device, dtype=dtype), self.width, self.height)
 

@@ -42,7 +42,7 @@ class Gaussians:
     """Rotations as (w, x, y, z) quaternions; need not be normalised."""
     log_scales: Float[Tensor, "N 3"]
     """Natural log of the standard deviations along the three local axes."""
-    opacity_logits: Float[Tensor, "N"]
+    opacity_logits: Float[Tensor, " N"]
     """Opacity before the sigmoid."""
     sh: Float[Tensor, "N K 3"]
     """Spherical-harmonics colour coefficients, ``K = (degree+1)^2``, DC first."""
@@ -68,7 +68,7 @@ class Gaussians:
         return torch.exp(self.log_scales)
 
     @property
-    def opacities(self) -> Float[Tensor, "N"]:
+    def opacities(self) -> Float[Tensor, " N"]:
         return torch.sigmoid(self.opacity_logits)
 
     @property
@@ -102,9 +102,12 @@ class Gaussians:
         degrees = {p.sh_degree for p in parts}
         if len(degrees) != 1:
             raise ValueError(f"Gaussians.cat: all parts need one SH degree, got {sorted(degrees)}")
-        return Gaussians(**{k: torch.cat([p.tensors()[k] for p in parts]) for k in parts[0].tensors()})
+        names = parts[0].tensors()
+        return Gaussians(**{k: torch.cat([p.tensors()[k] for p in parts]) for k in names})
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Gaussians:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Gaussians:
         return Gaussians(**{k: v.to(device=device, dtype=dtype) for k, v in self.tensors().items()})
 
     def detach(self) -> Gaussians:

@@ -21,13 +21,13 @@ TILE = 16
 class TileBins:
     """Pairs (tile, Gaussian) sorted by tile, then by depth."""
 
-    gaussian_ids: Int[Tensor, "P"]
+    gaussian_ids: Int[Tensor, " P"]
     """Flattened ``c * N + n`` index of each pair's Gaussian."""
-    tile_ids: Int[Tensor, "P"]
+    tile_ids: Int[Tensor, " P"]
     """Global tile index ``c * TY * TX + ty * TX + tx`` of each pair."""
-    tile_starts: Int[Tensor, "NT"]
+    tile_starts: Int[Tensor, " NT"]
     """First pair of each tile."""
-    tile_counts: Int[Tensor, "NT"]
+    tile_counts: Int[Tensor, " NT"]
     """Number of pairs of each tile."""
     tiles_x: int
     tiles_y: int

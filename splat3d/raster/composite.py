@@ -39,8 +39,8 @@ _DUMMY_LOG = -1e4  # exp() underflows to exactly 0: padding entries contribute n
 class TilePlan:
     """What the compositor needs besides the per-pair tensors."""
 
-    tile_starts: Int[Tensor, "NT"]
-    tile_counts: Int[Tensor, "NT"]
+    tile_starts: Int[Tensor, " NT"]
+    tile_counts: Int[Tensor, " NT"]
     outside: Tensor
     """[NT, 256] bool: pixels of partial tiles that lie outside the image."""
     segment: int = 32
@@ -56,7 +56,7 @@ def pixel_basis(dtype: torch.dtype, device: torch.device) -> Float[Tensor, "256 
 
 
 def falloff_coefficients(
-    means2d: Float[Tensor, "P 2"], conics: Float[Tensor, "P 3"], opacities: Float[Tensor, "P"],
+    means2d: Float[Tensor, "P 2"], conics: Float[Tensor, "P 3"], opacities: Float[Tensor, " P"],
     tile_centers: Float[Tensor, "P 2"],
 ) -> Float[Tensor, "P 6"]:
     """Coefficients of ``log o - ½ dᵀ Σ⁻¹ d`` in the basis of :func:`pixel_basis`."""

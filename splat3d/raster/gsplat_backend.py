@@ -53,7 +53,8 @@ def rasterize_gsplat(
     D = 3 if colors is None else colors.shape[-1]
     img, alpha, meta = rasterization(
         gaussians.means, gaussians.quats, gaussians.scales, gaussians.opacities, feats,
-        cameras.world_to_cam.to(dev, gaussians.means.dtype), cameras.K.to(dev, gaussians.means.dtype),
+        cameras.world_to_cam.to(dev, gaussians.means.dtype),
+        cameras.K.to(dev, gaussians.means.dtype),
         cameras.width, cameras.height, near_plane=near, sh_degree=degree, packed=False,
         backgrounds=background, render_mode="RGB+ED", rasterize_mode=mode, eps2d=0.3,
     )

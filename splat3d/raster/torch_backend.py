@@ -37,9 +37,10 @@ def render_projection(
     fsum, trans = composite(coef, feat, plan)  # [NT,256,D+1], [NT,256]
 
     bg = torch.cat([background, background.new_zeros(C, 1)], -1)  # no background for depth
-    img = fsum.reshape(C, -1, TILE * TILE, D + 1) + trans.reshape(C, -1, TILE * TILE, 1) * bg[:, None, None]
+    trans = trans.reshape(C, -1, TILE * TILE, 1)
+    img = fsum.reshape(C, -1, TILE * TILE, D + 1) + trans * bg[:, None, None]
     img = _untile(img, bins.tiles_x, bins.tiles_y)[:, :height, :width]
-    alpha = 1.0 - _untile(trans.reshape(C, -1, TILE * TILE, 1), bins.tiles_x, bins.tiles_y)
+    alpha = 1.0 - _untile(trans, bins.tiles_x, bins.tiles_y)
     return img, alpha[:, :height, :width]
 
 

@@ -158,7 +158,7 @@ def test_matches_bruteforce_forward_and_gradients(seed, sh_degree, mode, n_cams,
     torch.testing.assert_close(out.rgb, ref_out[0], **TOL64)
     torch.testing.assert_close(out.alpha, ref_out[1], **TOL64)
     torch.testing.assert_close(out.depth, ref_out[2], **TOL64)
-    for name, a, b in zip(g.tensors(), ours, ref):
+    for name, a, b in zip(g.tensors(), ours, ref, strict=True):
         torch.testing.assert_close(a, b, **TOL64, msg=lambda m, name=name: f"{name}: {m}")
 
 
@@ -174,7 +174,7 @@ def test_float32_close_to_float64_reference():
     reference_render(g, cams, 3, torch.zeros(3), False)[0].sum().backward()
     torch.testing.assert_close(out.rgb.double(), ref[0], **TOL32)
     torch.testing.assert_close(out.alpha.double(), ref[1], **TOL32)
-    for a, b in zip(p32, p64):
+    for a, b in zip(p32, p64, strict=True):
         scale = b.grad.abs().max().clamp(min=1e-6)
         torch.testing.assert_close(a.grad.double() / scale, b.grad / scale, rtol=0, atol=5e-3)
 
@@ -210,7 +210,8 @@ def test_all_gaussians_in_one_tile_and_long_lists():
     gen = torch.Generator().manual_seed(3)
     means = torch.randn(n, 3, generator=gen) * 0.01
     g = Gaussians(means, torch.randn(n, 4, generator=gen), torch.full((n, 3), -4.5),
-                  torch.full((n,), -2.5), torch.rand(n, 1, 3, generator=gen)).to(dtype=torch.float64)
+                  torch.full((n,), -2.5), torch.rand(n, 1, 3, generator=gen))
+    g = g.to(dtype=torch.float64)
     cams = Cameras.from_look_at(torch.tensor([[0.0, -3.0, 0.0]]), torch.zeros(1, 3), 0.2, 16, 16)
     cams = cams.to(dtype=torch.float64)
     params = leaves(g)
@@ -223,7 +224,7 @@ def test_all_gaussians_in_one_tile_and_long_lists():
     (ref[0].sum() + ref[1].sum()).backward()
     assert (out.radii > 0).all()
     torch.testing.assert_close(out.rgb, ref[0], **TOL64)
-    for a, p in zip(ours, params):
+    for a, p in zip(ours, params, strict=True):
         torch.testing.assert_close(a, p.grad, **TOL64)
 
 

@@ -1,0 +1,56 @@
+"""Atomic file writing and image saving: an interrupted run never leaves a half-written file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from PIL import Image
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    Example:
+        >>> with atomic_path("out.json") as tmp:  # doctest: +SKIP
+        ...     tmp.write_text("{}")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def to_uint8(image: Float[torch.Tensor, "H W C"] | np.ndarray) -> np.ndarray:
+    """Float image in [0,1] (clipped) to uint8, rounding to nearest."""
+    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def save_png(path: str | os.PathLike, image: Float[torch.Tensor, "H W C"] | np.ndarray) -> None:
+    """Write a float image in [0,1] with 1, 3 or 4 channels as an 8-bit PNG, atomically."""
+    arr = to_uint8(image)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")
+
+
+def save_npy(path: str | os.PathLike, array: torch.Tensor | np.ndarray) -> None:
+    """Write an array as float32 ``.npy``, atomically."""
+    arr = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr.astype(np.float32))
