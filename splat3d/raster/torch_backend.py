@@ -15,7 +15,7 @@ from splat3d.raster.projection import Projection
 
 
 def render_projection(
-    proj: Projection, width: int, height: int, background: Tensor, segment: int = 32
+    proj: Projection, width: int, height: int, background: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Composite projected Gaussians (with camera depth appended to the features).
 
@@ -24,7 +24,7 @@ def render_projection(
     """
     C, N = proj.depths.shape
     bins = bin_gaussians(proj.means2d, proj.extents, proj.depths, proj.valid, width, height)
-    plan = tile_plan(bins, C, width, height, segment)
+    plan = tile_plan(bins, C, width, height)
     gid = bins.gaussian_ids
     tiles_per_cam = bins.tiles_x * bins.tiles_y
     local = bins.tile_ids % tiles_per_cam
