@@ -18,8 +18,10 @@ TOL32 = dict(rtol=2e-3, atol=2e-4)  # torch backend in float32 vs the float64 re
 
 # ---------------------------------------------------------------------------- reference
 def reference_render(g: Gaussians, cams: Cameras, sh_degree: int, background, antialiased: bool,
-                     near: float = 0.01, colors=None):
-    """Naive renderer: per camera, all Gaussians at all pixels, depth-sorted, float64."""
+                     near: float = 0.01, colors=None, offsets2d=None):
+    """Naive renderer: per camera, all Gaussians at all pixels, depth-sorted, float64.
+
+    ``offsets2d`` [C,N,2] is added to the projected means (to take gradients w.r.t. them)."""
     means, quats = g.means.double(), g.quats.double()
     scales, opac = g.log_scales.double().exp(), torch.sigmoid(g.opacity_logits.double())
     q = quats / quats.norm(dim=-1, keepdim=True)
@@ -46,6 +48,8 @@ def reference_render(g: Gaussians, cams: Cameras, sh_degree: int, background, an
         zc = pc[:, 2]
         u = fx * pc[:, 0] / zc + cx
         v = fy * pc[:, 1] / zc + cy
+        if offsets2d is not None:
+            u, v = u + offsets2d[ci, keep, 0], v + offsets2d[ci, keep, 1]
         limx = 1.3 * 0.5 * W / fx
         limx_lo, limx_hi = -(cx / fx + 0.3 * 0.5 * W / fx), (W - cx) / fx + 0.3 * 0.5 * W / fx
         limy_lo, limy_hi = -(cy / fy + 0.3 * 0.5 * H / fy), (H - cy) / fy + 0.3 * 0.5 * H / fy
@@ -226,6 +230,22 @@ def test_all_gaussians_in_one_tile_and_long_lists():
     torch.testing.assert_close(out.rgb, ref[0], **TOL64)
     for a, p in zip(ours, params, strict=True):
         torch.testing.assert_close(a, p.grad, **TOL64)
+
+
+def test_means2d_gradient_is_the_screen_space_gradient():
+    g = random_scene(40, 21, 1)
+    cams = ring_cameras(2, 30, 26, seed=21)
+    g.means.data[0] = cams.centers[0] - 0.5 * cams.cam_to_world[0, :3, 2]  # behind camera 0
+    leaves(g)
+    out = rasterize(g, cams, backend="torch")
+    out.means2d.retain_grad()
+    (out.rgb.sum() + out.alpha.sum()).backward()
+    offsets = torch.zeros(2, 40, 2, dtype=torch.float64, requires_grad=True)
+    ref = reference_render(g, cams, 1, torch.zeros(3), False, offsets2d=offsets)
+    (ref[0].sum() + ref[1].sum()).backward()
+    torch.testing.assert_close(out.means2d.grad, offsets.grad, **TOL64)
+    assert out.radii[0, 0].eq(0).all() and out.means2d.grad[0, 0].eq(0).all()
+    assert set(out.info) >= {"means2d", "radii", "width", "height", "n_cameras"}
 
 
 def _finite_everything(g: Gaussians, cams: Cameras, **kw):
