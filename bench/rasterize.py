@@ -11,7 +11,6 @@ forward+backward over ``--repeats`` runs (after one warm-up) and the process's p
 from __future__ import annotations
 
 import argparse
-import ctypes
 import platform
 import resource
 import statistics
@@ -23,17 +22,6 @@ from splat3d import Cameras, Gaussians
 from splat3d.rasterize import rasterize
 
 SIZES = [(100, 100, 5_000), (256, 256, 100_000)]
-
-
-def tune_malloc() -> None:
-    """Keep glibc from returning large temporaries to the OS after every op (mmap/munmap
-    churn and page faults dominate otherwise)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-    except OSError:
-        pass
 
 
 def scene(n: int, width: int, height: int) -> tuple[Gaussians, Cameras]:
@@ -64,7 +52,6 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
-    tune_malloc()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

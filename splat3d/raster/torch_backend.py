@@ -11,6 +11,7 @@ from torch import Tensor
 
 from splat3d.raster.binning import TILE, bin_gaussians
 from splat3d.raster.composite import composite, falloff_coefficients, tile_plan
+from splat3d.raster.malloc import tune_malloc
 from splat3d.raster.projection import Projection
 
 
@@ -22,6 +23,8 @@ def render_projection(
     Returns ``features [C,H,W,D+1]`` (background added to the first D channels, the last
     channel is the alpha-weighted depth sum) and ``alpha [C,H,W,1]``.
     """
+    if proj.depths.device.type == "cpu":
+        tune_malloc()
     C, N = proj.depths.shape
     bins = bin_gaussians(proj.means2d, proj.extents, proj.depths, proj.valid, width, height)
     plan = tile_plan(bins, C, width, height)
