@@ -43,12 +43,13 @@ import numpy as np
 from jaxtyping import Float
 
 from detection.data.boxes import Boxes3D
-from detection.eval.iou3d import box_iou_3d
+from detection.eval.iou3d import paired_box_iou_3d
 
 DEFAULT_IOU_THRESHOLDS: tuple[float, ...] = (0.25, 0.5)
 """IoU thresholds of the indoor benchmarks (VoteNet, mmdetection3d, 3DGS-DET)."""
 
-IouFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+PairedIouFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``(a [P, 7], b [P, 7]) -> [P]`` IoU of each pair, e.g. :func:`paired_box_iou_3d`."""
 
 
 def voc_average_precision(
@@ -95,7 +96,7 @@ def evaluate_boxes(
     ground_truth: Mapping[str, Boxes3D],
     class_names: Sequence[str],
     iou_thresholds: Sequence[float] = DEFAULT_IOU_THRESHOLDS,
-    iou_fn: IouFn = box_iou_3d,
+    iou_fn: PairedIouFn = paired_box_iou_3d,
 ) -> dict:
     """Per-class AP and mAP of scored boxes against ground truth, scene by scene.
 
@@ -105,7 +106,8 @@ def evaluate_boxes(
         ground_truth: scene id -> boxes (scores ignored).
         class_names: the dataset's classes; labels index into it.
         iou_thresholds: thresholds ``t`` of the ``AP@t`` entries, each in ``[0, 1)``.
-        iou_fn: pairwise IoU ``([N, 7], [M, 7]) -> [N, M]``; the exact oriented IoU by
+        iou_fn: IoU of box pairs ``([P, 7], [P, 7]) -> [P]``, evaluated on the same-class
+            (prediction, ground truth) pairs of each scene; the exact oriented IoU by
             default.
 
     Returns:
@@ -175,7 +177,7 @@ def _class_ap(tp: np.ndarray, num_gt: int) -> float:
 
 
 def _match_scenes(
-    predictions: Mapping[str, Boxes3D], ground_truth: Mapping[str, Boxes3D], iou_fn: IouFn
+    predictions: Mapping[str, Boxes3D], ground_truth: Mapping[str, Boxes3D], iou_fn: PairedIouFn
 ) -> dict[str, np.ndarray]:
     """Best same-class ground truth of every detection, concatenated over sorted scenes."""
     labels, scores, best_iou, best_gt = [], [], [], []
@@ -184,11 +186,11 @@ def _match_scenes(
         gt = ground_truth[scene]
         pred = predictions.get(scene)
         if pred is not None and len(pred):
-            # A dummy -inf column stands for "no ground truth": never above a threshold.
+            # -inf marks other-class pairs and the dummy column of a scene without ground
+            # truth: never above a threshold, never preferred by argmax.
             iou = np.full((len(pred), max(len(gt), 1)), -np.inf)  # [P, G]
-            if len(gt):
-                same = pred.labels[:, None] == gt.labels[None, :]
-                iou = np.where(same, iou_fn(pred.params, gt.params), -np.inf)
+            ip, ig = np.nonzero(pred.labels[:, None] == gt.labels[None, :])
+            iou[ip, ig] = iou_fn(pred.params[ip], gt.params[ig])
             best = np.argmax(iou, axis=1)  # first maximum, as the references' strict ">"
             best_iou.append(iou[np.arange(len(pred)), best])
             best_gt.append(best + gt_offset)

@@ -30,7 +30,7 @@ _PAIR_CHUNK = 1 << 16  # pairs clipped at once; bounds the temporary memory to ~
 def box_iou_3d(
     boxes_a: Float[np.ndarray, "N 7"], boxes_b: Float[np.ndarray, "M 7"]
 ) -> Float[np.ndarray, "N M"]:
-    """Pairwise exact 3D IoU of yaw-oriented boxes.
+    """Pairwise exact 3D IoU of yaw-oriented boxes, every ``a`` against every ``b``.
 
     Args:
         boxes_a: ``[N, 7]`` boxes ``(cx, cy, cz, dx, dy, dz, yaw)``.
@@ -47,19 +47,22 @@ def box_iou_3d(
         0.3333333333333333
     """
     a, b = _as_boxes(boxes_a, "boxes_a"), _as_boxes(boxes_b, "boxes_b")
-    height = _interval_overlap(a[:, None, 2], a[:, None, 5], b[None, :, 2], b[None, :, 5])
-    # Only pairs whose height intervals and BEV circumscribed circles meet can intersect.
-    radius_a = np.hypot(a[:, 3], a[:, 4]) / 2
-    radius_b = np.hypot(b[:, 3], b[:, 4]) / 2
-    centre_dist = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
-    candidate = (height > 0) & (centre_dist <= radius_a[:, None] + radius_b[None, :])
-    ia, ib = np.nonzero(candidate)
-    area = np.zeros(height.shape)
-    for start in range(0, ia.size, _PAIR_CHUNK):
-        sa, sb = ia[start : start + _PAIR_CHUNK], ib[start : start + _PAIR_CHUNK]
-        area[sa, sb] = bev_intersection_area(a[sa], b[sb])
-    inter = area * height
-    return _iou_from_intersection(inter, a, b)
+    ia, ib = np.nonzero(_may_intersect(a[:, None], b[None, :]))  # [N, M] -> candidate pairs
+    iou = np.zeros((a.shape[0], b.shape[0]))
+    iou[ia, ib] = _oriented_iou_of_pairs(a[ia], b[ib])
+    return iou
+
+
+def paired_box_iou_3d(
+    boxes_a: Float[np.ndarray, "P 7"], boxes_b: Float[np.ndarray, "P 7"]
+) -> Float[np.ndarray, " P"]:
+    """Exact 3D IoU of ``a[p]`` with ``b[p]`` for each ``p`` (the diagonal of
+    :func:`box_iou_3d`, without computing the rest)."""
+    a, b = _as_paired_boxes(boxes_a, boxes_b)
+    (candidates,) = np.nonzero(_may_intersect(a, b))
+    iou = np.zeros(a.shape[0])
+    iou[candidates] = _oriented_iou_of_pairs(a[candidates], b[candidates])
+    return iou
 
 
 def box_iou_3d_axis_aligned(
@@ -69,16 +72,18 @@ def box_iou_3d_axis_aligned(
 
     The intersection of two axis-aligned boxes is the product of three interval overlaps;
     VoteNet's ``utils/metric_util.py: calc_iou`` computes the same quantity from min/max
-    corners. Used as the fast path of :func:`box_iou_3d` callers that know every yaw is 0
-    (all ScanNet ground truth), and as a closed-form reference in the tests.
+    corners. A closed-form reference for the tests, and a shortcut for callers that know
+    every yaw is 0 (all ScanNet ground truth).
     """
     a, b = _as_boxes(boxes_a, "boxes_a"), _as_boxes(boxes_b, "boxes_b")
-    inter = np.ones((a.shape[0], b.shape[0]))
-    for axis in range(3):
-        inter *= _interval_overlap(
-            a[:, None, axis], a[:, None, 3 + axis], b[None, :, axis], b[None, :, 3 + axis]
-        )
-    return _iou_from_intersection(inter, a, b)
+    return _axis_aligned_iou(a[:, None], b[None, :])
+
+
+def paired_box_iou_3d_axis_aligned(
+    boxes_a: Float[np.ndarray, "P 7"], boxes_b: Float[np.ndarray, "P 7"]
+) -> Float[np.ndarray, " P"]:
+    """:func:`box_iou_3d_axis_aligned` of ``a[p]`` with ``b[p]`` for each ``p``."""
+    return _axis_aligned_iou(*_as_paired_boxes(boxes_a, boxes_b))
 
 
 def bev_intersection_area(
@@ -148,6 +153,33 @@ def _clip_half_plane(
     return np.take_along_axis(candidates, order[..., None], axis=1), new_count
 
 
+def _may_intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairs (broadcasting over leading dims) whose height intervals overlap and whose BEV
+    circumscribed circles meet; all other pairs have zero intersection."""
+    height = _interval_overlap(a[..., 2], a[..., 5], b[..., 2], b[..., 5])
+    reach = (np.hypot(a[..., 3], a[..., 4]) + np.hypot(b[..., 3], b[..., 4])) / 2
+    return (height > 0) & (np.hypot(a[..., 0] - b[..., 0], a[..., 1] - b[..., 1]) <= reach)
+
+
+def _oriented_iou_of_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of ``a[p]`` with ``b[p]``: BEV clipping area times height overlap, in chunks."""
+    inter = np.zeros(a.shape[0])
+    for start in range(0, a.shape[0], _PAIR_CHUNK):
+        chunk = slice(start, start + _PAIR_CHUNK)
+        ca, cb = a[chunk], b[chunk]
+        height = _interval_overlap(ca[:, 2], ca[:, 5], cb[:, 2], cb[:, 5])
+        inter[chunk] = bev_intersection_area(ca, cb) * height
+    return _iou_from_intersection(inter, a, b)
+
+
+def _axis_aligned_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    inter = np.ones(np.broadcast_shapes(a.shape[:-1], b.shape[:-1]))
+    for axis in range(3):
+        inter = inter * _interval_overlap(a[..., axis], a[..., 3 + axis], b[..., axis],
+                                          b[..., 3 + axis])
+    return _iou_from_intersection(inter, a, b)
+
+
 def _interval_overlap(
     centre_a: np.ndarray, size_a: np.ndarray, centre_b: np.ndarray, size_b: np.ndarray
 ) -> np.ndarray:
@@ -158,10 +190,16 @@ def _interval_overlap(
 
 
 def _iou_from_intersection(inter: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    vol_a = np.prod(a[:, 3:6], axis=1)
-    vol_b = np.prod(b[:, 3:6], axis=1)
-    union = vol_a[:, None] + vol_b[None, :] - inter
+    """``inter / (vol_a + vol_b - inter)`` with 0 for an empty union (broadcasting)."""
+    union = np.prod(a[..., 3:6], axis=-1) + np.prod(b[..., 3:6], axis=-1) - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _as_paired_boxes(boxes_a: np.ndarray, boxes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _as_boxes(boxes_a, "boxes_a"), _as_boxes(boxes_b, "boxes_b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired IoU needs as many boxes_a as boxes_b: {a.shape} vs {b.shape}")
+    return a, b
 
 
 def _as_boxes(boxes: np.ndarray, name: str) -> np.ndarray:

@@ -16,7 +16,7 @@ from detection.data.classes import SCANNET_CLASSES
 from detection.data.scannet_arrays import list_scannet_array_scenes, load_scannet_array_boxes
 from detection.eval.average_precision import evaluate_boxes
 from detection.eval.evaluate import evaluate_detections, format_results_table
-from detection.eval.iou3d import box_iou_3d_axis_aligned
+from detection.eval.iou3d import paired_box_iou_3d_axis_aligned
 from detection.eval.scene_files import (
     BoxFileError,
     read_ground_truth_dir,
@@ -91,7 +91,7 @@ def test_real_scannet_arrays_as_ground_truth(tmp_path):
     noisy = {s: jitter(b, rng, drop=0.2) for s, b in gt.items()}
     res = evaluate_detections(write_dir(tmp_path / "noisy", noisy), gt_dir)
     # the oriented-IoU path against the closed-form axis-aligned IoU on the same data
-    reference = evaluate_boxes(noisy, gt, SCANNET_CLASSES, iou_fn=box_iou_3d_axis_aligned)
+    reference = evaluate_boxes(noisy, gt, SCANNET_CLASSES, iou_fn=paired_box_iou_3d_axis_aligned)
     assert res.keys() == reference.keys()
     assert res["per_class"].keys() == reference["per_class"].keys()
     for name, entry in res["per_class"].items():

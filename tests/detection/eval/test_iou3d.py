@@ -12,6 +12,8 @@ from detection.eval.iou3d import (
     bev_intersection_area,
     box_iou_3d,
     box_iou_3d_axis_aligned,
+    paired_box_iou_3d,
+    paired_box_iou_3d_axis_aligned,
     polygon_area,
 )
 
@@ -167,3 +169,14 @@ def test_chunked_pairs_match_row_by_row():
     full = box_iou_3d(boxes, boxes)
     for row in (0, 133, 269):
         np.testing.assert_allclose(full[row], box_iou_3d(boxes[row : row + 1], boxes)[0], **TOL)
+
+
+@pytest.mark.parametrize("count", [0, 1, 33])
+def test_paired_forms_are_the_diagonal(count):
+    rng = np.random.default_rng(count)
+    a, b = random_boxes(rng, count, spread=0.5), random_boxes(rng, count, spread=0.5)
+    np.testing.assert_allclose(paired_box_iou_3d(a, b), np.diag(box_iou_3d(a, b)), **TOL)
+    np.testing.assert_allclose(paired_box_iou_3d_axis_aligned(a, b),
+                               np.diag(box_iou_3d_axis_aligned(a, b)), **TOL)
+    with pytest.raises(ValueError, match="as many boxes_a as boxes_b"):
+        paired_box_iou_3d(a, np.zeros((count + 1, 7)))
