@@ -9,3 +9,44 @@ Modules, one concept each:
 * :mod:`~detection.data.scannet_raw` - raw ScanNet scans (mesh, aggregation, segments).
 * :mod:`~detection.data.arkitscenes` - ARKitScenes 3DOD annotations and the official split.
 """
+
+from detection.data.arkitscenes import (
+    ARKitScenesAnnotation,
+    read_arkitscenes_annotation,
+    read_arkitscenes_split,
+)
+from detection.data.boxes import Boxes3D, bev_corners
+from detection.data.classes import (
+    ARKITSCENES_CLASSES,
+    DATASET_CLASSES,
+    SCANNET_CLASSES,
+    SCANNET_NYU40_IDS,
+    dataset_classes,
+)
+from detection.data.scannet_arrays import (
+    list_scannet_array_scenes,
+    load_scannet_array_boxes,
+    load_scannet_array_scene,
+)
+from detection.data.scannet_raw import load_scannet_raw_scene, read_label_map
+from detection.data.scannet_scene import ScanNetScene, instance_boxes
+
+__all__ = [
+    "ARKITSCENES_CLASSES",
+    "ARKitScenesAnnotation",
+    "Boxes3D",
+    "DATASET_CLASSES",
+    "SCANNET_CLASSES",
+    "SCANNET_NYU40_IDS",
+    "ScanNetScene",
+    "bev_corners",
+    "dataset_classes",
+    "instance_boxes",
+    "list_scannet_array_scenes",
+    "load_scannet_array_boxes",
+    "load_scannet_array_scene",
+    "load_scannet_raw_scene",
+    "read_arkitscenes_annotation",
+    "read_arkitscenes_split",
+    "read_label_map",
+]

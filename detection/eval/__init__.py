@@ -6,3 +6,35 @@
 * :mod:`~detection.eval.evaluate` - ``evaluate_detections(pred_dir, gt_dir, dataset)`` and
   the results table, the entry points of ``splat3d eval-det``.
 """
+
+from detection.eval.average_precision import evaluate_boxes, voc_average_precision
+from detection.eval.evaluate import evaluate_detections, format_results_table
+from detection.eval.iou3d import (
+    box_iou_3d,
+    box_iou_3d_axis_aligned,
+    paired_box_iou_3d,
+    paired_box_iou_3d_axis_aligned,
+)
+from detection.eval.scene_files import (
+    BoxFileError,
+    read_ground_truth_dir,
+    read_prediction_dir,
+    read_scene_boxes,
+    write_scene_boxes,
+)
+
+__all__ = [
+    "BoxFileError",
+    "box_iou_3d",
+    "box_iou_3d_axis_aligned",
+    "evaluate_boxes",
+    "evaluate_detections",
+    "format_results_table",
+    "paired_box_iou_3d",
+    "paired_box_iou_3d_axis_aligned",
+    "read_ground_truth_dir",
+    "read_prediction_dir",
+    "read_scene_boxes",
+    "voc_average_precision",
+    "write_scene_boxes",
+]
