@@ -115,6 +115,12 @@ def evaluate_boxes(
         "num_pred": int}}, "num_scenes": int}``, with ``t`` formatted by ``f"{t:g}"``
         (``0.25``, ``0.5``). Classes with neither ground truth nor predictions are left
         out; see the module docstring for NaN and empty-class handling.
+
+    Example:
+        >>> gt = {"s": Boxes3D(np.array([[0, 0, 0, 1, 1, 1, 0.0]]), np.array([0]))}
+        >>> pred = {"s": Boxes3D(gt["s"].params, gt["s"].labels, np.array([0.9]))}
+        >>> evaluate_boxes(pred, gt, ["chair"])["mAP@0.5"]
+        1.0
     """
     thresholds = [float(t) for t in iou_thresholds]
     if not thresholds or any(not 0.0 <= t < 1.0 for t in thresholds):
