@@ -1,0 +1,169 @@
+"""The run folder: creating or resuming it, its final outputs, and the functions the CLI calls
+on a finished run (:func:`evaluate_run`, :func:`export_run`).
+
+Layout::
+
+    RUN/config.json            resolved TrainConfig
+    RUN/checkpoints/step_*.pt  newest checkpoints (see splat3d.train.checkpoint)
+    RUN/point_cloud.ply        final Gaussians, standard 3DGS PLY
+    RUN/metrics.json           held-out PSNR/SSIM per evaluation step, training curve, timing
+    RUN/test/renders/*.png     final renders of the evaluation split
+    RUN/test/comparisons/*.png ground truth | render | error
+    RUN/training_curves.png    loss and PSNR versus step (needs matplotlib)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from splat3d.fileio import atomic_path
+from splat3d.gaussians import Gaussians
+from splat3d.train import checkpoint as ckpt
+from splat3d.train.config import TrainConfig, config_from_dict, config_to_dict
+from splat3d.train.outputs import plot_training_curves, read_json, write_json
+from splat3d.train.params import gaussians_from_params
+from splat3d.train.scene import SceneData
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+PLY_FILE = "point_cloud.ply"
+_SESSION_FIELDS = {"resume", "overwrite", "progress"}
+"""Config fields that may differ between a run and its resumption."""
+
+
+def prepare(config: TrainConfig) -> TrainConfig:
+    """Create (or reopen, for ``resume``) the run folder; returns the config to train with.
+
+    On resume the saved config is authoritative (an exact continuation needs the same
+    settings); differing fields are reported with a warning.
+
+    Raises:
+        FileExistsError: a fresh run into a non-empty folder without ``overwrite``.
+        FileNotFoundError: ``resume`` where there is no run or no checkpoint.
+    """
+    out = Path(config.output_dir)
+    if config.resume:
+        saved_path = out / CONFIG_FILE
+        if not saved_path.is_file():
+            raise FileNotFoundError(f"resume: {saved_path} does not exist; is {out} a run folder?")
+        ckpt.latest_checkpoint(out)
+        saved = load_config(out)
+        old, new = config_to_dict(saved), config_to_dict(config)
+        diff = [k for k in new if k not in _SESSION_FIELDS and old[k] != new[k]]
+        if diff:
+            warnings.warn(f"resume: using the saved settings of {out}; ignoring the new values "
+                          f"of {diff}", stacklevel=3)
+        return dataclasses.replace(saved, resume=True, progress=config.progress)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"output_dir {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not config.overwrite:
+            raise FileExistsError(f"output_dir {out} is not empty; pass overwrite=True to start "
+                                  f"a new run there or resume=True to continue it")
+        for old in ckpt.list_checkpoints(out):
+            old.unlink()
+    write_json(out / CONFIG_FILE, config_to_dict(config))
+    return config
+
+
+def load_config(run_dir: Path) -> TrainConfig:
+    """The resolved config saved in ``run_dir``."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; is {run_dir} a splat3d training run?")
+    return config_from_dict(TrainConfig, read_json(path))
+
+
+def load_data(config: TrainConfig) -> SceneData:
+    """Read ``config.data`` with the dataset layer.
+
+    Raises:
+        ValueError: when the run was trained on an in-memory dataset (``data`` unset).
+    """
+    if config.data is None:
+        raise ValueError("config.data is not set: pass a dataset folder (runs trained on an "
+                         "in-memory dataset cannot be reloaded from disk)")
+    from splat3d.data import load_dataset
+
+    return load_dataset(config.data, format=config.data_format, downscale=config.downscale)
+
+
+def final_sh_degree(config: TrainConfig) -> int:
+    """The SH degree active at the last step."""
+    return min((config.max_steps - 1) // max(config.sh_degree_interval, 1), config.sh_degree)
+
+
+def test_dir(config: TrainConfig) -> Path:
+    return Path(config.output_dir) / "test"
+
+
+def finish(config: TrainConfig, params: torch.nn.ParameterDict,
+           history: list[dict[str, float]], evals: dict[int, dict[str, Any]],
+           elapsed: float) -> None:
+    """Write the point cloud, ``metrics.json`` and the training-curve plot."""
+    out = Path(config.output_dir)
+    gaussians = gaussians_from_params(params).detach().to("cpu")
+    _save_gaussians(out / PLY_FILE, gaussians, "ply")
+    final = evals.get(config.max_steps, {})
+    write_json(out / METRICS_FILE, {
+        "steps": config.max_steps,
+        "num_gaussians": len(gaussians),
+        "train_seconds": elapsed,
+        "final": final,
+        "evals": {str(k): v for k, v in sorted(evals.items())},
+        "history": history,
+    })
+    plot_training_curves(out / "training_curves.png", history,
+                         {k: v for k, v in evals.items()})
+
+
+def load_run_gaussians(run_dir: Path) -> Gaussians:
+    """The Gaussians of the newest checkpoint of ``run_dir``."""
+    payload = ckpt.load_checkpoint(ckpt.latest_checkpoint(Path(run_dir)))
+    return gaussians_from_params(payload["params"]).detach()
+
+
+def evaluate_run(run_dir: Path) -> dict[str, Any]:
+    """Re-score a run's newest checkpoint on its evaluation split (data reloaded from disk);
+    renders and comparisons go to ``RUN/test``, the scores to ``RUN/evaluation.json``.
+
+    Returns ``{"psnr", "ssim", "num_views", "views", "step"}``.
+    """
+    from splat3d.train.evaluate import evaluate_views
+
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    data = load_data(config)
+    step = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))["step"]
+    gaussians = load_run_gaussians(run_dir).to(config.device)
+    result = evaluate_views(gaussians, data, config, final_sh_degree(config), test_dir(config))
+    result["step"] = step
+    write_json(run_dir / "evaluation.json", result)
+    return result
+
+
+def export_run(run_dir: Path, format: Literal["ply", "splat"] = "ply",
+               out: Path | None = None) -> Path:
+    """Write a run's newest Gaussians as a 3DGS PLY or an antimatter15 ``.splat`` file.
+
+    ``out`` defaults to ``RUN/exports/point_cloud.<format>``; returns the written path.
+    """
+    if format not in ("ply", "splat"):
+        raise ValueError(f"export_run: format must be 'ply' or 'splat', got {format!r}")
+    run_dir = Path(run_dir)
+    path = Path(out) if out is not None else run_dir / "exports" / f"point_cloud.{format}"
+    _save_gaussians(path, load_run_gaussians(run_dir), format)
+    return path
+
+
+def _save_gaussians(path: Path, gaussians: Gaussians, format: str) -> None:
+    from splat3d.io import save_ply, save_splat
+
+    writer = save_ply if format == "ply" else save_splat
+    with atomic_path(path) as tmp:
+        writer(tmp, gaussians)
