@@ -1,0 +1,197 @@
+"""The standard 3D Gaussian Splatting PLY file <-> :class:`~splat3d.gaussians.Gaussians`.
+
+Format (Kerbl et al., 2023, as written by graphdeco-inria's trainer and read by most viewers):
+one ``vertex`` element, one row per Gaussian, scalar properties
+
+    x y z [nx ny nz] f_dc_0..2 [f_rest_0..3M-1] opacity scale_0..2 rot_0..3
+
+with ``opacity`` the logit, ``scale_*`` the natural-log standard deviations, ``rot_*`` a
+(w, x, y, z) quaternion and ``M = (d+1)^2 - 1`` higher-order SH coefficients per colour
+channel, stored channel-major: ``f_rest_{c*M + k} = sh[:, 1 + k, c]``. The SH degree ``d`` is
+inferred from the ``f_rest`` count. Writers differ in details this reader absorbs: graphdeco,
+Mip-Splatting and nerfstudio write zero normals, gsplat and degree-0 trainers write none,
+Mip-Splatting appends ``filter_3D``, nerfstudio's ``--ply-color-mode rgb`` stores
+``red green blue`` bytes instead of ``f_dc``; properties are looked up by name, so their
+order, any unknown property and any other element do not matter.
+
+Why written by hand: ``plyfile`` parses and writes the PLY container (ASCII and both binary
+byte orders); the property <-> parameter mapping and the validation are ours, so that a bad
+file fails with an error naming the file, the property and, for NaN/Inf, the first vertex.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from plyfile import PlyData, PlyElement, PlyParseError
+
+from splat3d.fileio import atomic_path
+from splat3d.gaussians import Gaussians
+from splat3d.io.stats import first_non_finite
+from splat3d.sh import num_sh_bases, rgb_to_sh_dc
+
+POSITION = ("x", "y", "z")
+NORMAL = ("nx", "ny", "nz")
+SH_DC = ("f_dc_0", "f_dc_1", "f_dc_2")
+RGB = ("red", "green", "blue")
+OPACITY = ("opacity",)
+SCALE = ("scale_0", "scale_1", "scale_2")
+ROTATION = ("rot_0", "rot_1", "rot_2", "rot_3")
+
+# f_rest count -> SH degree, for degrees 0..3: {0: 0, 9: 1, 24: 2, 45: 3}
+REST_COUNT_TO_DEGREE = {3 * (num_sh_bases(d) - 1): d for d in range(4)}
+_REST_NAME = re.compile(r"f_rest_(\d+)")
+
+
+class PlyFormatError(ValueError):
+    """A file that is not a valid 3DGS PLY; the message names the file and the problem."""
+
+
+def ply_property_names(sh_degree: int) -> list[str]:
+    """The vertex properties :func:`save_ply` writes, in graphdeco's order."""
+    rest = [f"f_rest_{i}" for i in range(3 * (num_sh_bases(sh_degree) - 1))]
+    return [*POSITION, *NORMAL, *SH_DC, *rest, *OPACITY, *SCALE, *ROTATION]
+
+
+def load_ply(path: str | os.PathLike) -> Gaussians:
+    """Read a standard 3DGS PLY file into float32 CPU :class:`Gaussians`.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        PlyFormatError: not a PLY, no ``vertex`` element, missing or non-float properties,
+            an ``f_rest`` count that is not ``3*((d+1)^2-1)`` for d in 0..3, or NaN/Inf values.
+
+    Example:
+        >>> g = load_ply("point_cloud/iteration_30000/point_cloud.ply")  # doctest: +SKIP
+        >>> g.sh_degree  # doctest: +SKIP
+        3
+    """
+    path = Path(path)
+    vertex = _read_vertex_element(path)
+    names = [prop.name for prop in vertex.properties]
+    rest = _rest_property_names(path, names)
+    # nerfstudio's rgb colour mode writes red/green/blue bytes in place of f_dc
+    use_rgb = not all(n in names for n in SH_DC) and all(n in names for n in RGB)
+    color = RGB if use_rgb else SH_DC
+    required = [*POSITION, *color, *OPACITY, *SCALE, *ROTATION]
+    missing = [n for n in required if n not in names]
+    if missing:
+        raise PlyFormatError(
+            f"{path}: vertex element lacks required 3DGS properties {', '.join(missing)}")
+    values = _float32_columns(path, vertex.data, [*required, *rest], integer_ok=set(RGB))
+    n = values.shape[0]
+    position, dc, opacity, scale, rotation, rest_cols = np.split(values, [3, 6, 7, 10, 14], axis=1)
+    if use_rgb:
+        dc = rgb_to_sh_dc(torch.from_numpy(dc) / 255.0).numpy()
+    sh = _sh_from_columns(dc, rest_cols)  # [N, K, 3]
+    return Gaussians(
+        means=torch.from_numpy(position.copy()),
+        quats=torch.from_numpy(rotation.copy()),
+        log_scales=torch.from_numpy(scale.copy()),
+        opacity_logits=torch.from_numpy(opacity.reshape(n).copy()),
+        sh=torch.from_numpy(sh),
+    )
+
+
+def save_ply(path: str | os.PathLike, gaussians: Gaussians) -> None:
+    """Write ``gaussians`` as a binary little-endian 3DGS PLY, atomically.
+
+    Properties follow :func:`ply_property_names` (graphdeco's layout, zero normals), all
+    float32, so ``load_ply(save_ply(g))`` reproduces float32 parameters bit for bit. The file
+    is written beside ``path`` and moved into place, so an interrupted save leaves either the
+    old file or the new one. Raises ``ValueError`` for NaN/Inf parameters, which
+    :func:`load_ply` would reject.
+    """
+    path = Path(path)
+    g = gaussians.detach().to("cpu", torch.float32)
+    bad = first_non_finite(g)
+    if bad is not None:
+        field, index = bad
+        raise ValueError(f"{path}: refusing to save non-finite Gaussians.{field} at index {index}")
+    n = len(g)
+    columns = np.concatenate([
+        g.means.numpy(), np.zeros((n, 3), np.float32), _sh_to_columns(g.sh.numpy()),
+        g.opacity_logits.numpy()[:, None], g.log_scales.numpy(), g.quats.numpy(),
+    ], axis=1)  # [N, P] in ply_property_names order
+    row = np.dtype([(name, "<f4") for name in ply_property_names(g.sh_degree)])
+    records = np.ascontiguousarray(columns, dtype="<f4").view(row).reshape(n)
+    ply = PlyData([PlyElement.describe(records, "vertex")], text=False, byte_order="<")
+    with atomic_path(path) as tmp:
+        ply.write(str(tmp))
+
+
+def _read_vertex_element(path: Path) -> PlyElement:
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such PLY file", str(path))
+    if not path.is_file():
+        raise PlyFormatError(f"{path}: not a regular file")
+    try:
+        ply = PlyData.read(str(path))
+    except (PlyParseError, UnicodeDecodeError) as err:
+        raise PlyFormatError(f"{path}: not a readable PLY file ({err})") from err
+    elements = [el.name for el in ply.elements]
+    if "vertex" not in elements:
+        raise PlyFormatError(f"{path}: no 'vertex' element (elements found: {elements})")
+    return ply["vertex"]
+
+
+def _rest_property_names(path: Path, names: list[str]) -> list[str]:
+    """``f_rest_0..f_rest_{K-1}``; K must be a valid count and the indices contiguous."""
+    indices = sorted(int(m.group(1)) for n in names if (m := _REST_NAME.fullmatch(n)))
+    if len(indices) not in REST_COUNT_TO_DEGREE:
+        raise PlyFormatError(
+            f"{path}: {len(indices)} f_rest_* properties; a degree-d SH file has "
+            f"3*((d+1)^2-1) of them for d in 0..3, i.e. one of {sorted(REST_COUNT_TO_DEGREE)}")
+    gaps = sorted(set(range(len(indices))) - set(indices))
+    if gaps:
+        raise PlyFormatError(
+            f"{path}: f_rest_* indices must run 0..{len(indices) - 1}; f_rest_{gaps[0]} is missing")
+    return [f"f_rest_{i}" for i in range(len(indices))]
+
+
+def _float32_columns(
+    path: Path, data: np.ndarray, names: list[str], integer_ok: set[str]
+) -> Float[np.ndarray, "N P"]:
+    """The named vertex properties as one float32 array, checked for type and finiteness."""
+    for name in names:
+        kind = data.dtype[name].kind
+        if kind != "f" and not (name in integer_ok and kind in "iu"):
+            found = "a list" if kind == "O" else f"type {data.dtype[name]}"
+            raise PlyFormatError(f"{path}: property '{name}' is {found}; expected a float scalar")
+    out = np.empty((len(data), len(names)), np.float32)
+    with np.errstate(over="ignore"):  # float64 values beyond float32 become inf, reported below
+        for j, name in enumerate(names):
+            out[:, j] = data[name]
+    bad = ~np.isfinite(out)
+    if bad.any():
+        rows = bad.any(axis=1)
+        i = int(rows.argmax())
+        name = names[int(bad[i].argmax())]
+        raw = data[name][i]
+        value = f"{raw} (beyond float32)" if np.isfinite(raw) else str(raw)
+        raise PlyFormatError(
+            f"{path}: property '{name}' is {value} at vertex {i} "
+            f"({int(rows.sum())} of {len(data)} vertices have NaN/Inf values)")
+    return out
+
+
+def _sh_to_columns(sh: Float[np.ndarray, "N K 3"]) -> Float[np.ndarray, "N C"]:
+    """``[f_dc_0..2, f_rest_0..3M-1]`` with ``f_rest_{c*M + k} = sh[:, 1 + k, c]``."""
+    n, k = sh.shape[:2]
+    rest = sh[:, 1:, :].transpose(0, 2, 1).reshape(n, 3 * (k - 1))  # [N, 3, M] flattened
+    return np.concatenate([sh[:, 0, :], rest], axis=1)
+
+
+def _sh_from_columns(
+    dc: Float[np.ndarray, "N 3"], rest: Float[np.ndarray, "N R"]
+) -> Float[np.ndarray, "N K 3"]:
+    """Inverse of :func:`_sh_to_columns`."""
+    n, m = dc.shape[0], rest.shape[1] // 3
+    higher = rest.reshape(n, 3, m).transpose(0, 2, 1)  # [N, M, 3]
+    return np.ascontiguousarray(np.concatenate([dc[:, None, :], higher], axis=1), np.float32)
