@@ -3,6 +3,10 @@
 Each subcommand is a typed function; tyro turns its signature and docstring into flags and
 help. The functions only parse, call the library and report: the work lives in the
 library modules so it can be scripted the same way.
+
+This module is the composition root of the whole workbench: the only place in ``splat3d/``
+that refers to ``detection/``, ``text2d3/`` and ``viewer/``, and only lazily inside the
+command that needs them, so the core library never depends on them.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
+from splat3d.fileio import write_json
 from splat3d.rasterize import Backend, Mode
 
 
@@ -59,9 +64,34 @@ def info(path: Annotated[Path, tyro.conf.Positional]) -> None:
     print(format_description(describe_gaussians(load_ply(path)), title=str(path)))
 
 
+def eval_det(
+    pred: Path,
+    gt: Path,
+    dataset: Literal["scannet", "arkitscenes"] = "scannet",
+    out: Path | None = None,
+) -> None:
+    """Evaluate 3D detections: per-class AP and mAP@0.25 / mAP@0.5 (VoteNet / mmdet3d rules).
+
+    Args:
+        pred: folder with one prediction JSON per scene.
+        gt: ground truth: JSON scene files, ScanNet ``*_bbox.npy`` arrays or ARKitScenes
+            ``*_3dod_annotation.json`` files.
+        dataset: class list the labels come from.
+        out: where to write the metrics JSON (NaN APs are written as null).
+    """
+    from detection.eval import evaluate_detections, format_results_table
+
+    results = evaluate_detections(pred, gt, dataset=dataset)
+    print(format_results_table(results))
+    if out is not None:
+        write_json(out, results)
+        print(f"wrote {out}")
+
+
 COMMANDS = {
     "render": render,
     "info": info,
+    "eval-det": eval_det,
 }
 
 

@@ -1,0 +1,49 @@
+"""The ``splat3d`` command line, run in-process through its entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from splat3d.cli import main
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SCANNET = SHARED / "scannet_mmdet3d" / "votenet_format_full_scenes"
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("render", "info", "eval-det"):
+        assert command in out
+
+
+def test_user_errors_are_one_line_messages(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", str(tmp_path / "missing.ply")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "missing.ply" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not SCANNET.is_dir(), reason=f"real ScanNet sample not found at {SCANNET}")
+def test_eval_det_perfect_predictions_on_real_scannet_boxes(tmp_path, capsys):
+    from detection.data.boxes import Boxes3D
+    from detection.eval import read_ground_truth_dir, write_scene_boxes
+
+    pred_dir = tmp_path / "pred"
+    pred_dir.mkdir()
+    gt = read_ground_truth_dir(SCANNET, "scannet")
+    for scene, boxes in gt.items():
+        scored = Boxes3D(boxes.params, boxes.labels, np.linspace(1.0, 0.5, len(boxes)))
+        write_scene_boxes(pred_dir / f"{scene}.json", scene, scored, "scannet")
+    out = tmp_path / "metrics.json"
+    main(["eval-det", "--pred", str(pred_dir), "--gt", str(SCANNET), "--out", str(out)])
+    metrics = json.loads(out.read_text())
+    assert metrics["mAP@0.25"] == pytest.approx(1.0) and metrics["mAP@0.5"] == pytest.approx(1.0)
+    assert "AP@0.25" in capsys.readouterr().out
