@@ -30,6 +30,7 @@ from detection.data.arkitscenes import ANNOTATION_SUFFIX, read_arkitscenes_annot
 from detection.data.boxes import Boxes3D
 from detection.data.classes import dataset_classes
 from detection.data.scannet_arrays import list_scannet_array_scenes, load_scannet_array_boxes
+from splat3d.fileio import atomic_path
 
 
 class BoxFileError(ValueError):
@@ -89,7 +90,8 @@ def read_scene_boxes(path: str | Path, dataset: str, with_scores: bool) -> tuple
 
 
 def write_scene_boxes(path: str | Path, scene: str, boxes: Boxes3D, dataset: str) -> None:
-    """Write ``boxes`` of ``scene`` as a JSON scene file (scores included when present)."""
+    """Write ``boxes`` of ``scene`` as a JSON scene file (scores included when present),
+    atomically."""
     classes = dataset_classes(dataset)
     items = []
     for k in range(len(boxes)):
@@ -99,7 +101,8 @@ def write_scene_boxes(path: str | Path, scene: str, boxes: Boxes3D, dataset: str
         if boxes.scores is not None:
             item["score"] = float(boxes.scores[k])
         items.append(item)
-    Path(path).write_text(json.dumps({"scene": scene, "boxes": items}, indent=1) + "\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"scene": scene, "boxes": items}, indent=1) + "\n")
 
 
 def read_prediction_dir(pred_dir: str | Path, dataset: str) -> dict[str, Boxes3D]:
