@@ -9,7 +9,7 @@ size checks are written once for all formats.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 
 import numpy as np
@@ -92,3 +92,18 @@ def records_to_cameras(records: Sequence[FrameRecord], source: Path) -> Cameras:
     K = torch.tensor(np.stack([p.K() for p in pinholes]), dtype=torch.float32)
     c2w = torch.tensor(np.stack([r.c2w for r in records]), dtype=torch.float64)
     return Cameras.from_opencv_c2w(c2w, K, width, height)
+
+
+def prefer_prescaled(
+    records: Sequence[FrameRecord], candidates: Sequence[Path], downscale: int
+) -> list[FrameRecord]:
+    """Use pre-downscaled copies (``images_N/`` folders) when every one of them exists.
+
+    ``candidates[i]`` is where record ``i``'s image would be stored ``downscale`` times
+    smaller. If any is missing, the full-size images are kept (and resized on load).
+    """
+    records = list(records)
+    if downscale == 1 or not all(Path(c).is_file() for c in candidates):
+        return records
+    return [replace(r, image_path=Path(c), image_downscale=downscale)
+            for r, c in zip(records, candidates, strict=True)]

@@ -52,8 +52,9 @@ def load_image(path: Path, where: str, downscale: int = 1) -> np.ndarray:
 
     Greyscale and palette images are expanded to RGB(A); an alpha channel (including a
     palette transparency) is kept. ``downscale > 1`` resizes to :func:`downscaled_size` with
-    PIL's box filter (the mean over each source footprint). The result is cached and must not
-    be modified.
+    PIL's box filter (the mean over each source footprint; Pillow weights RGBA colours by
+    alpha, so transparent pixels' hidden colours do not bleed). The result is cached and must
+    not be modified.
 
     Raises:
         DatasetError: if the file is missing, unreadable or truncated.
