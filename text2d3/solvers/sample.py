@@ -11,13 +11,17 @@ dpmpp2m        DPM-Solver++(2M) (Lu et al. 2022b)      N                        
 dpmpp3m        DPM-Solver++(3M)                        N                           3
 dpmpp2s        DPM-Solver++(2S)                        2N                          2
 unipc_bh1/bh2  UniPC-2 (Zhao et al. 2023)              N                           3
-ghvb           GHVB / heavy ball (Wizadwongsa 2023)    N                           k [a]
+ghvb           GHVB-2 / heavy ball (Wizadwongsa 2023)  N                           2 [b]
 euler          Euler in t (flow matching)              N                           1
 heun           Heun in t                               2N                          2
 midpoint       explicit midpoint in t                  2N                          2
 =============  ======================================  ==========================  =====
 
 [a] on grids uniform in ``sigma/alpha`` (``karras`` with ``rho = 1``); 2 on other grids.
+[b] GHVB-k has order k on grids uniform in ``sigma/alpha``, at most 2 elsewhere; heavy ball 1.
+
+Multistep methods start with lower orders, which caps them at order 2 when the first step is
+not at near-pure noise (see ``bench/SOLVERS_RESULTS.md``).
 
 Example:
     >>> from text2d3.solvers.schedules import VPLinear
@@ -64,6 +68,8 @@ class Method:
     """``solver(denoise, x, ts, **options) -> x`` (fixed options already bound)."""
     nfe: Callable[[int, Mapping[str, Any]], int]
     """Model evaluations spent for ``steps`` and the caller's options."""
+    order: int
+    """Global order with default options on a uniform-logSNR grid (measured by the tests)."""
     grid: GridKind = "logsnr"
     """Default time grid."""
     options: tuple[str, ...] = field(default=())
@@ -85,30 +91,30 @@ def _options(solver: Solver) -> tuple[str, ...]:
     return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-def _method(solver: Solver, nfe: Callable[[int, Mapping[str, Any]], int], grid: GridKind = "logsnr",
-            **fixed: Any) -> Method:
+def _method(solver: Solver, nfe: Callable[[int, Mapping[str, Any]], int], order: int,
+            grid: GridKind = "logsnr", /, **fixed: Any) -> Method:
     bound = partial(solver, **fixed) if fixed else solver
-    return Method(bound, nfe, grid, tuple(o for o in _options(solver) if o not in fixed))
+    return Method(bound, nfe, order, grid, tuple(o for o in _options(solver) if o not in fixed))
 
 
 METHODS: dict[str, Method] = {
-    "ddim": _method(ddim, _per_step(1)),
-    "pndm": _method(pndm, _pndm_nfe),
-    "deis1": _method(deis, _per_step(1), order=1),
-    "deis2": _method(deis, _per_step(1), order=2),
-    "deis3": _method(deis, _per_step(1), order=3),
-    "dpmsolver1": _method(dpm_solver, _per_step(1), order=1),
-    "dpmsolver2": _method(dpm_solver, _per_step(2), order=2),
-    "dpmsolver3": _method(dpm_solver, _per_step(3), order=3),
-    "dpmpp2m": _method(dpmpp_2m, _per_step(1)),
-    "dpmpp3m": _method(dpmpp_3m, _per_step(1)),
-    "dpmpp2s": _method(dpmpp_2s, _per_step(2)),
-    "unipc_bh1": _method(unipc, _per_step(1), variant="bh1"),
-    "unipc_bh2": _method(unipc, _per_step(1), variant="bh2"),
-    "ghvb": _method(ghvb, _per_step(1)),
-    "euler": _method(euler, _per_step(1), "time"),
-    "heun": _method(heun, _per_step(2), "time"),
-    "midpoint": _method(midpoint, _per_step(2), "time"),
+    "ddim": _method(ddim, _per_step(1), 1),
+    "pndm": _method(pndm, _pndm_nfe, 2),
+    "deis1": _method(deis, _per_step(1), 1, order=1),
+    "deis2": _method(deis, _per_step(1), 2, order=2),
+    "deis3": _method(deis, _per_step(1), 3, order=3),
+    "dpmsolver1": _method(dpm_solver, _per_step(1), 1, order=1),
+    "dpmsolver2": _method(dpm_solver, _per_step(2), 2, order=2),
+    "dpmsolver3": _method(dpm_solver, _per_step(3), 3, order=3),
+    "dpmpp2m": _method(dpmpp_2m, _per_step(1), 2),
+    "dpmpp3m": _method(dpmpp_3m, _per_step(1), 3),
+    "dpmpp2s": _method(dpmpp_2s, _per_step(2), 2),
+    "unipc_bh1": _method(unipc, _per_step(1), 3, variant="bh1"),
+    "unipc_bh2": _method(unipc, _per_step(1), 3, variant="bh2"),
+    "ghvb": _method(ghvb, _per_step(1), 2),
+    "euler": _method(euler, _per_step(1), 1, "time"),
+    "heun": _method(heun, _per_step(2), 2, "time"),
+    "midpoint": _method(midpoint, _per_step(2), 2, "time"),
 }
 """Every method of :func:`sample`, by name."""
 

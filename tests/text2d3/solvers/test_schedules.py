@@ -10,7 +10,8 @@ TOL = dict(rtol=1e-9, atol=1e-11)
 
 
 def interior(schedule, n=9):
-    return torch.linspace(max(schedule.t_min, 2e-3), min(schedule.t_max, 0.99), n, dtype=torch.float64)
+    lo, hi = max(schedule.t_min, 2e-3), min(schedule.t_max, 0.99)
+    return torch.linspace(lo, hi, n, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=lambda s: type(s).__name__)
@@ -27,13 +28,16 @@ def test_lambda_round_trip_and_monotone(schedule):
 def test_derivatives_match_finite_differences(schedule):
     t, e = interior(schedule), 1e-6
     for f, df in [(schedule.alpha, schedule.d_alpha), (schedule.sigma, schedule.d_sigma)]:
-        torch.testing.assert_close(df(t), (f(t + e) - f(t - e)) / (2 * e), rtol=1e-6, atol=1e-6)
+        central = (f(t + e) - f(t - e)) / (2 * e)
+        torch.testing.assert_close(df(t), central, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("schedule", [VPLinear(), VPCosine(), DISCRETE], ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("schedule", [VPLinear(), VPCosine(), DISCRETE],
+                         ids=lambda s: type(s).__name__)
 def test_vp_preserves_variance(schedule):
     t = interior(schedule)
-    torch.testing.assert_close(schedule.alpha(t) ** 2 + schedule.sigma(t) ** 2, torch.ones_like(t), **TOL)
+    total = schedule.alpha(t) ** 2 + schedule.sigma(t) ** 2
+    torch.testing.assert_close(total, torch.ones_like(t), **TOL)
 
 
 def test_discrete_schedule_hits_the_table_at_the_knots():

@@ -36,8 +36,9 @@ def test_posterior_accepts_per_sample_noise_levels(mixture, vp):
                          ids=lambda s: type(s).__name__)
 def test_closed_form_gaussian_flow_matches_dop853(mixture, schedule):
     one = GaussianMixture(torch.ones(1), mixture.means[:1], mixture.covariances[:1])
+    # The same law with two identical components is forced through DOP853.
     twin = GaussianMixture(torch.ones(2), mixture.means[:1].repeat(2, 1),
-                           mixture.covariances[:1].repeat(2, 1, 1))  # same law, forced through DOP853
+                           mixture.covariances[:1].repeat(2, 1, 1))
     x = one.sample_noised(8, schedule, schedule.t_max, seed=5)
     closed = one.flow_map(x, schedule, schedule.t_max, schedule.t_min)
     numeric = twin.flow_map(x, schedule, schedule.t_max, schedule.t_min)
@@ -49,7 +50,8 @@ def test_gaussian_flow_map_transports_the_marginal(mixture, vp):
     x = one.sample_noised(20000, vp, 1.0, seed=6)
     y = one.flow_map(x, vp, 1.0, 0.2)
     t = torch.tensor(0.2, dtype=torch.float64)
-    cov = vp.alpha(t) ** 2 * one.covariances[0] + vp.sigma(t) ** 2 * torch.eye(3, dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)
+    cov = vp.alpha(t) ** 2 * one.covariances[0] + vp.sigma(t) ** 2 * eye
     torch.testing.assert_close(y.mean(0), vp.alpha(t) * one.means[0], rtol=0, atol=0.05)
     torch.testing.assert_close(torch.cov(y.T), cov, rtol=0, atol=0.05)
 
