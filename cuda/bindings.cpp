@@ -1,0 +1,77 @@
+// Python bindings of the splat3d native rasterizer, dispatching on the tensors' device.
+#include <torch/extension.h>
+
+#include "raster_ops.h"
+
+namespace splat3d {
+namespace {
+
+[[noreturn]] void no_cuda(const char* op) {
+  TORCH_CHECK(false, "splat3d native ", op,
+              ": got CUDA tensors, but the extension was not compiled with CUDA support "
+              "(build it on a machine with a CUDA toolkit and CUDA-enabled torch)");
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& features, const at::Tensor& extents, const at::Tensor& gaussian_ids,
+    const at::Tensor& tile_starts, const at::Tensor& tile_counts, int64_t width,
+    int64_t height) {
+  if (features.is_cuda()) {
+#ifdef SPLAT3D_WITH_CUDA
+    return composite_forward_cuda(means2d, conics, opacities, features, extents, gaussian_ids,
+                                  tile_starts, tile_counts, width, height);
+#else
+    no_cuda("composite_forward");
+#endif
+  }
+  return composite_forward_cpu(means2d, conics, opacities, features, extents, gaussian_ids,
+                               tile_starts, tile_counts, width, height);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& features, const at::Tensor& extents, const at::Tensor& gaussian_ids,
+    const at::Tensor& tile_starts, const at::Tensor& tile_counts, const at::Tensor& fsum,
+    const at::Tensor& trans, const at::Tensor& last, const at::Tensor& grad_fsum,
+    const at::Tensor& grad_trans) {
+  if (features.is_cuda()) {
+#ifdef SPLAT3D_WITH_CUDA
+    return composite_backward_cuda(means2d, conics, opacities, features, extents,
+                                   gaussian_ids, tile_starts, tile_counts, fsum, trans, last,
+                                   grad_fsum, grad_trans);
+#else
+    no_cuda("composite_backward");
+#endif
+  }
+  return composite_backward_cpu(means2d, conics, opacities, features, extents, gaussian_ids,
+                                tile_starts, tile_counts, fsum, trans, last, grad_fsum,
+                                grad_trans);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& extents, const at::Tensor& depths, const at::Tensor& valid, int64_t width,
+    int64_t height) {
+  TORCH_CHECK(!means2d.is_cuda(),
+              "splat3d native bin_gaussians runs on the CPU; CUDA tensors use the PyTorch "
+              "binning (splat3d.raster.binning)");
+  return bin_gaussians_cpu(means2d, conics, opacities, extents, depths, valid, width, height);
+}
+
+}  // namespace
+}  // namespace splat3d
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "splat3d native rasterizer kernels (CPU; CUDA when compiled with it)";
+  m.def("bin_gaussians", &splat3d::bin_gaussians, "Exact ellipse-tile binning, depth-sorted");
+  m.def("composite_forward", &splat3d::composite_forward, "Tile compositing, forward");
+  m.def("composite_backward", &splat3d::composite_backward, "Tile compositing, backward");
+  m.def("has_cuda", [] {
+#ifdef SPLAT3D_WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
+  });
+}

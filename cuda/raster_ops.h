@@ -1,0 +1,52 @@
+// Operator declarations of the splat3d native rasterizer, one implementation per device.
+//
+// Shapes: C cameras, N Gaussians, F feature channels (colour plus depth), P (tile, Gaussian)
+// pairs, NT = C * tiles_y * tiles_x tiles. Tile t of camera c is numbered
+// (c * tiles_y + ty) * tiles_x + tx, and gaussian_ids hold flattened c * N + n indices.
+#pragma once
+
+#include <torch/extension.h>
+
+#include <tuple>
+
+namespace splat3d {
+
+// (gaussian_ids [P], tile_starts [NT], tile_counts [NT]): every (tile, Gaussian) pair whose
+// alpha >= 1/255 region (exact ellipse) reaches the tile's pixel centres, sorted by tile and
+// then by depth.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& extents, const at::Tensor& depths, const at::Tensor& valid, int64_t width,
+    int64_t height);
+
+// (fsum [C,H,W,F], trans [C,H,W], last [C,H,W] int32): Σ alpha_i T_i f_i, final
+// transmittance and, per pixel, one past the index (in its tile's list) of the last
+// Gaussian that contributed.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cpu(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& features, const at::Tensor& extents, const at::Tensor& gaussian_ids,
+    const at::Tensor& tile_starts, const at::Tensor& tile_counts, int64_t width, int64_t height);
+
+// (d means2d [C,N,2], d conics [C,N,3], d opacities [C,N], d features [C,N,F]).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cpu(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& features, const at::Tensor& extents, const at::Tensor& gaussian_ids,
+    const at::Tensor& tile_starts, const at::Tensor& tile_counts, const at::Tensor& fsum,
+    const at::Tensor& trans, const at::Tensor& last, const at::Tensor& grad_fsum,
+    const at::Tensor& grad_trans);
+
+#ifdef SPLAT3D_WITH_CUDA
+std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cuda(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& features, const at::Tensor& extents, const at::Tensor& gaussian_ids,
+    const at::Tensor& tile_starts, const at::Tensor& tile_counts, int64_t width, int64_t height);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cuda(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& features, const at::Tensor& extents, const at::Tensor& gaussian_ids,
+    const at::Tensor& tile_starts, const at::Tensor& tile_counts, const at::Tensor& fsum,
+    const at::Tensor& trans, const at::Tensor& last, const at::Tensor& grad_fsum,
+    const at::Tensor& grad_trans);
+#endif
+
+}  // namespace splat3d

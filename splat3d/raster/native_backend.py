@@ -1,0 +1,164 @@
+"""Native rasterizer backend: the C++ (multi-threaded CPU) and CUDA kernels in ``cuda/``.
+
+Same contract and semantics as :mod:`splat3d.raster.torch_backend`, which it is tested
+against (``tests/splat3d/test_native.py``). On the CPU, tile binning (exact ellipse-tile
+overlap) and compositing (forward and backward) are native; on CUDA, compositing is native
+and binning is :func:`splat3d.raster.binning.bin_gaussians`. Projection stays in PyTorch.
+
+The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (a C++
+compiler and ninja are needed; about a minute) into ``$XDG_CACHE_HOME/splat3d/native/`` (default
+``~/.cache``), keyed by torch and Python version and CPU capability, and reused afterwards.
+Nothing is compiled, and no environment variable is read, at import time. When the build
+is impossible :func:`available` warns once, in one line, and returns ``False`` so callers
+fall back to the torch backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from splat3d.raster.binning import bin_gaussians
+from splat3d.raster.projection import Projection
+
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
+"""Native sources (a repository checkout; installed wheels do not ship them)."""
+_CPU_SOURCES = ("bindings.cpp", "cpu/binning_cpu.cpp", "cpu/composite_cpu.cpp")
+_CUDA_SOURCES = ("cuda/composite_cuda.cu", "cuda/composite_launch.cu")
+
+
+def cache_dir() -> Path:
+    """Where compiled extensions are kept (read when called, never at import)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "splat3d" / "native"
+
+
+def compile_flags(with_cuda: bool) -> list[str]:
+    """C++ flags: optimised, OpenMP (``at::parallel_for`` and ``omp simd``), and AVX2/FMA
+    when the CPU running the build has them (the cache key records the capability)."""
+    flags = ["-O3", "-fopenmp", "-DNDEBUG"]
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]
+    if with_cuda:
+        flags.append("-DSPLAT3D_WITH_CUDA")
+    return flags
+
+
+def _build_tag(with_cuda: bool) -> str:
+    tag = (f"torch{torch.__version__}-py{sys.version_info.major}{sys.version_info.minor}-"
+           f"{torch.backends.cpu.get_cpu_capability()}" + ("-cuda" if with_cuda else ""))
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", tag)
+
+
+def build(*, extra_cflags: tuple[str, ...] = (), tag: str = "",
+          verbose: bool = False) -> ModuleType:
+    """Compile (or reuse the cached build of) the extension and import it.
+
+    ``extra_cflags`` and ``tag`` make variant builds (for example a ThreadSanitizer build in
+    its own cache folder). Raises when it cannot be built; see :func:`load`.
+    """
+    from torch.utils import cpp_extension
+
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler ({compiler!r} not on PATH)")
+    if not (SOURCE_DIR / _CPU_SOURCES[0]).is_file():
+        raise RuntimeError(f"native sources not found in {SOURCE_DIR}")
+    with_cuda = torch.cuda.is_available() and cpp_extension.CUDA_HOME is not None
+    sources = _CPU_SOURCES + (_CUDA_SOURCES if with_cuda else ())
+    folder = cache_dir() / (_build_tag(with_cuda) + (f"-{tag}" if tag else ""))
+    folder.mkdir(parents=True, exist_ok=True)
+    flags = compile_flags(with_cuda) + list(extra_cflags)
+    return cpp_extension.load(
+        name="splat3d_native" + (f"_{tag}" if tag else ""),
+        sources=[str(SOURCE_DIR / s) for s in sources],
+        extra_include_paths=[str(SOURCE_DIR / "include")],
+        extra_cflags=flags,
+        extra_cuda_cflags=["-O3", "--use_fast_math", "-DSPLAT3D_WITH_CUDA"] if with_cuda else None,
+        extra_ldflags=["-fopenmp"] + [f for f in extra_cflags if f.startswith("-fsanitize")],
+        build_directory=str(folder),
+        verbose=verbose,
+    )
+
+
+@functools.cache
+def load() -> ModuleType | None:
+    """The compiled extension, built on the first call; ``None`` (after one warning) when it
+    cannot be built."""
+    try:
+        return build()
+    except Exception as err:  # a missing compiler or ninja, or a failed build
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        warnings.warn(f"splat3d: native rasterizer unavailable ({reason[:200]}); "
+                      "using the torch backend", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def available(device: torch.device | str = "cpu") -> bool:
+    """The native kernels can run on ``device`` (builds the extension on the first call)."""
+    ext = load()
+    return ext is not None and (torch.device(device).type == "cpu" or ext.has_cuda())
+
+
+class _NativeComposite(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, means2d, conics, opacities, features, extents, ids, starts, counts,  # noqa: D102
+                width: int, height: int):
+        ext = load()
+        fsum, trans, last = ext.composite_forward(means2d, conics, opacities, features, extents,
+                                                  ids, starts, counts, width, height)
+        ctx.save_for_backward(means2d, conics, opacities, features, extents, ids, starts, counts,
+                              fsum, trans, last)
+        return fsum, trans
+
+    @staticmethod
+    def backward(ctx, g_fsum: Tensor | None, g_trans: Tensor | None):  # noqa: D102
+        saved = ctx.saved_tensors
+        fsum, trans = saved[8], saved[9]
+        g_fsum = torch.zeros_like(fsum) if g_fsum is None else g_fsum.contiguous()
+        g_trans = torch.zeros_like(trans) if g_trans is None else g_trans.contiguous()
+        grads = load().composite_backward(*saved, g_fsum, g_trans)
+        return (*grads, None, None, None, None, None, None)
+
+
+def render_projection(
+    proj: Projection, width: int, height: int, background: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Composite projected Gaussians natively; same contract as
+    :func:`splat3d.raster.torch_backend.render_projection`.
+
+    Returns ``features [C,H,W,D+1]`` (background added to the first D channels, the last
+    channel is the alpha-weighted depth sum) and ``alpha [C,H,W,1]``.
+    """
+    ext = load()
+    if ext is None:
+        raise RuntimeError("splat3d native backend: the extension could not be built; "
+                           "check available() before choosing this backend")
+    means2d = proj.means2d.contiguous()
+    conics = proj.conics.contiguous()
+    opacities = proj.opacities.contiguous()
+    extents = proj.extents.detach().contiguous()
+    features = torch.cat([proj.colors, proj.depths[..., None]], -1).contiguous()  # [C,N,D+1]
+    if means2d.device.type == "cpu":
+        ids, starts, counts = ext.bin_gaussians(means2d.detach(), conics.detach(),
+                                                opacities.detach(), extents,
+                                                proj.depths.detach().contiguous(),
+                                                proj.valid.contiguous(), width, height)
+    else:
+        bins = bin_gaussians(means2d, extents, proj.depths, proj.valid, width, height)
+        ids, starts, counts = bins.gaussian_ids, bins.tile_starts, bins.tile_counts
+    fsum, trans = _NativeComposite.apply(means2d, conics, opacities, features, extents, ids,
+                                         starts, counts, width, height)
+    C, D = background.shape
+    bg = torch.cat([background, background.new_zeros(C, 1)], -1)  # no background for depth
+    img = fsum + trans[..., None] * bg[:, None, None]
+    return img, 1.0 - trans[..., None]
