@@ -29,6 +29,20 @@ def opencv_to_opengl(c2w: Float[Tensor, "*B 4 4"]) -> Float[Tensor, "*B 4 4"]:
     return opengl_to_opencv(c2w)  # the flip is an involution
 
 
+def llff_to_opencv(c2w: Float[Tensor, "*B 3 4"]) -> Float[Tensor, "*B 3 4"]:
+    """Camera-to-world from LLFF's ``poses_bounds.npy`` -> OpenCV convention.
+
+    LLFF (Mildenhall et al. 2019, ``imgs2poses.py``) stores the camera axes as the columns
+    ``[down, right, backward]``; OpenCV's are ``[right, down, forward]``. Works on ``[...,3,4]``
+    and ``[...,4,4]`` matrices; the translation column is unchanged.
+    """
+    out = c2w.clone()
+    out[..., :3, 0] = c2w[..., :3, 1]
+    out[..., :3, 1] = c2w[..., :3, 0]
+    out[..., :3, 2] = -c2w[..., :3, 2]
+    return out
+
+
 def invert_rigid(m: Float[Tensor, "*B 4 4"]) -> Float[Tensor, "*B 4 4"]:
     """Inverse of a rigid (rotation + translation) 4x4 transform, exact and cheap."""
     r = m[..., :3, :3]

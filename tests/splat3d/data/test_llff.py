@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scene_fixtures import write_image
+
+from splat3d import conventions
+from splat3d.data import DatasetError
+from splat3d.data.llff import read_llff
+
+H, W, FOCAL = 24, 32, 30.0
+
+
+def _nerf_llff_to_opengl(c2w: torch.Tensor) -> torch.Tensor:
+    """NeRF's load_llff.py reorder: [down, right, back] -> [right, up, back]."""
+    return torch.cat([c2w[..., 1:2], -c2w[..., 0:1], c2w[..., 2:]], dim=-1)
+
+
+def test_llff_to_opencv_agrees_with_nerf_loader_then_opengl_flip():
+    gen = torch.Generator().manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(5, 3, 3, generator=gen, dtype=torch.float64))
+    c2w = torch.cat([q, torch.randn(5, 3, 1, generator=gen, dtype=torch.float64)], dim=-1)
+    via_opengl = conventions.opengl_to_opencv(
+        torch.cat([_nerf_llff_to_opengl(c2w[..., :3]), c2w[..., 3:]], -1))
+    torch.testing.assert_close(conventions.llff_to_opencv(c2w), via_opengl)
+
+
+def _scene(root: Path, n: int = 10) -> np.ndarray:
+    """LLFF scene of ``n`` cameras looking at the origin; returns their OpenCV c2w."""
+    angles = np.linspace(-0.5, 0.5, n)
+    eyes = torch.tensor(np.stack([np.sin(angles), np.full(n, -4.0), np.cos(angles)], -1))
+    c2w = conventions.look_at(eyes, torch.zeros(n, 3, dtype=torch.float64),
+                              torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
+    llff = torch.stack([c2w[:, :3, 1], c2w[:, :3, 0], -c2w[:, :3, 2], c2w[:, :3, 3]], -1)
+    hwf = torch.tensor([H, W, FOCAL], dtype=torch.float64).expand(n, 3)[..., None]
+    rows = torch.cat([llff, hwf], -1).reshape(n, 15)
+    bounds = torch.tensor([[2.0, 6.0]], dtype=torch.float64).expand(n, 2)
+    np.save(root / "poses_bounds.npy", torch.cat([rows, bounds], -1).numpy())
+    for i in range(n):
+        write_image(root / "images" / f"IMG_{i:04d}.JPG", W, H, seed=i)
+    return c2w.numpy()
+
+
+def test_poses_intrinsics_split(tmp_path: Path):
+    c2w = _scene(tmp_path)
+    data = read_llff(tmp_path)
+    assert data.format == "llff" and data.names == [f"IMG_{i:04d}" for i in range(10)]
+    torch.testing.assert_close(data.cameras.cam_to_world.double(), torch.from_numpy(c2w),
+                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(data.cameras.K[0], torch.tensor(
+        [[FOCAL, 0, W / 2], [0, FOCAL, H / 2], [0, 0, 1]]))
+    assert data.splits == {"train": [1, 2, 3, 4, 5, 6, 7, 9], "test": [0, 8]}
+    # The origin, which every camera looks at, projects to the principal point.
+    p = data.cameras.world_to_cam[:, :3, 3]
+    torch.testing.assert_close(p[:, :2] / p[:, 2:], torch.zeros(10, 2), atol=1e-5, rtol=0)
+
+
+def test_images_n_folder_and_resizing(tmp_path: Path):
+    _scene(tmp_path)
+    resized = read_llff(tmp_path, downscale=2)
+    assert resized.images.shape == (10, 12, 16, 3)
+    for i in range(10):  # LLFF's minify writes PNGs with other names; matched by order
+        write_image(tmp_path / "images_2" / f"image{i:03d}.png", 16, 12, seed=70 + i)
+    data = read_llff(tmp_path, downscale=2)
+    torch.testing.assert_close(data.cameras.K[0, 0, 0], torch.tensor(FOCAL / 2))
+    assert data.names[0] == "image000"
+    assert not torch.allclose(data.images, resized.images)
+    write_image(tmp_path / "images_2" / "image010.png", 16, 12)
+    with pytest.raises(DatasetError, match=r"poses_bounds.npy: 10 poses but 11 images in "
+                                           r".*images_2"):
+        read_llff(tmp_path, downscale=2)
+
+
+def test_errors(tmp_path: Path):
+    with pytest.raises(DatasetError, match="poses_bounds.npy: file not found"):
+        read_llff(tmp_path)
+    _scene(tmp_path, n=3)
+    arr = np.load(tmp_path / "poses_bounds.npy")
+    np.save(tmp_path / "poses_bounds.npy", arr[:, :15])
+    with pytest.raises(DatasetError, match=r"expected an \[N, 17\] array, got shape \(3, 15\)"):
+        read_llff(tmp_path)
+    bad = arr.copy()
+    bad[1, 3] = np.nan
+    np.save(tmp_path / "poses_bounds.npy", bad)
+    with pytest.raises(DatasetError, match=r"row 1 \(IMG_0001.JPG\): pose has non-finite"):
+        read_llff(tmp_path)
+    bad = arr.copy()
+    bad[2, 4] = 48.0  # image height 48 in hwf, files are 24 high
+    np.save(tmp_path / "poses_bounds.npy", bad)
+    with pytest.raises(DatasetError, match=r"frames differ in image size"):
+        read_llff(tmp_path)
+    bad[:, 4] = 48.0
+    np.save(tmp_path / "poses_bounds.npy", bad)
+    with pytest.raises(DatasetError, match=r"IMG_0000.*32x24 but the intrinsics are for 32x48"):
+        read_llff(tmp_path)
+    (tmp_path / "poses_bounds.npy").write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="cannot read .npy array"):
+        read_llff(tmp_path)
