@@ -10,8 +10,9 @@ from scene_fixtures import write_image
 
 from splat3d import conventions
 from splat3d.data import DatasetError
-from splat3d.data.colmap import read_colmap
-from splat3d.data.colmap_model import CAMERA_MODELS, read_colmap_model
+from splat3d.data.colmap import colmap_camera_model, read_colmap
+from splat3d.data.colmap_model import CAMERA_MODELS, ColmapCamera, read_colmap_model
+from splat3d.data.undistort import undistorted_camera
 
 MODEL_IDS = {name: i for i, (name, _) in CAMERA_MODELS.items()}
 
@@ -144,10 +145,6 @@ def test_projection_convention(tmp_path: Path):
      {"k1": -0.05, "k2": 0.01, "p1": 0.001, "p2": -0.002}),
 ])
 def test_distorted_models_are_undistorted(tmp_path: Path, model, params, expect):
-    from splat3d.data.colmap import colmap_camera_model
-    from splat3d.data.colmap_model import ColmapCamera
-    from splat3d.data.undistort import undistorted_camera
-
     _scene(tmp_path, binary=True, n=2, model=(model, params))
     data = read_colmap(tmp_path)
     cam = colmap_camera_model(ColmapCamera(1, model, 32, 24, params), "x")
