@@ -126,7 +126,8 @@ def ours(
     def run(steps: int) -> tuple[Tensor, int]:
         out = sample(problem.model, problem.x_T, schedule=problem.schedule, steps=steps,
                      method=method, prediction=problem.prediction, grid=grid_of(steps), **options)
-        return out, METHODS[method].nfe(steps, options)
+        to_data = float(problem.schedule.sigma(grid_of(steps)[-1])) == 0.0
+        return out, METHODS[method].nfe(steps, options, to_data)
 
     return run
 

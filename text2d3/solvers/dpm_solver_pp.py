@@ -15,24 +15,35 @@ thresholding for pixel-space models is a :class:`~text2d3.solvers.model.Denoiser
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from jaxtyping import Float
 from torch import Tensor
 
-from text2d3.solvers.dpm_solver import intermediate
+from text2d3.solvers.dpm_solver import intermediate, step_orders
 from text2d3.solvers.expint import data_form_weights, first_order, step_values
 from text2d3.solvers.model import Denoiser
 
 
 def dpmpp_2s(
-    denoise: Denoiser, x: Float[Tensor, "B ..."], ts: Float[Tensor, " N_plus_1"]
+    denoise: Denoiser,
+    x: Float[Tensor, "B ..."],
+    ts: Float[Tensor, " N_plus_1"],
+    *,
+    orders: Sequence[int] | None = None,
 ) -> Float[Tensor, "B ..."]:
-    """DPM-Solver++(2S), Algorithm 1 with ``r = 1/2``: NFE = 2 x steps."""
+    """DPM-Solver++(2S), Algorithm 1 with ``r = 1/2``: NFE = 2 x steps; ``orders`` (values 1 or 2,
+    one per step) spends an odd budget, NFE = ``sum(orders)``."""
     schedule = denoise.schedule
     r = 0.5
-    for s, t in zip(ts[:-1], ts[1:], strict=True):
+    per_step = step_orders(orders, 2, len(ts) - 1, "dpmpp2s")
+    for s, t, k in zip(ts[:-1], ts[1:], per_step, strict=True):
         step = step_values(schedule, s, t, solver="dpmpp2s")
-        x0_s = denoise(x, s).x0
+        denoised = denoise(x, s)
+        if k == 1:
+            x = first_order(denoised, step)
+            continue
+        x0_s = denoised.x0
         t1, a1, s1 = intermediate(schedule, step, r)
         u = s1 / step.sigma_s * x - a1 * math.expm1(-r * step.h) * x0_s
         x0_1 = denoise(u, t1).x0

@@ -4,7 +4,9 @@ Liu et al. 2023, "Flow Straight and Fast"). Any schedule works; with :class:`Rec
 velocity is ``eps - x0`` and both ends ``t = 1`` and ``t = 0`` are allowed.
 
 * :func:`euler` -- order 1, NFE = steps.
-* :func:`heun` -- Heun's trapezoidal method (Karras et al. 2022, Alg. 1), order 2, NFE = 2 steps.
+* :func:`heun` -- Heun's trapezoidal method (Karras et al. 2022, EDM, Alg. 1), order 2,
+  NFE = 2 steps, or 2 steps - 1 when the grid ends at ``sigma = 0``: as in EDM (Alg. 1, line 9)
+  the step into pure data is an Euler step, which is what diffusers' FlowMatchHeun does too.
 * :func:`midpoint` -- explicit midpoint rule, order 2, NFE = 2 steps.
 (Hairer, Norsett & Wanner, "Solving ODEs I", II.1.)
 """
@@ -36,12 +38,15 @@ def euler(
 def heun(
     denoise: Denoiser, x: Float[Tensor, "B ..."], ts: Float[Tensor, " N_plus_1"]
 ) -> Float[Tensor, "B ..."]:
-    """Heun's method in ``t`` (Euler predictor, trapezoidal corrector)."""
+    """Heun's method in ``t`` (Euler predictor, trapezoidal corrector; Euler into ``sigma = 0``)."""
     for s, t in zip(ts[:-1], ts[1:], strict=True):
         dt = (t - s).item()
         k1 = velocity(denoise, x, s)
-        k2 = velocity(denoise, x + dt * k1, t)
-        x = x + 0.5 * dt * (k1 + k2)
+        euler_step = x + dt * k1
+        if float(denoise.schedule.sigma(t)) == 0.0:
+            x = euler_step
+        else:
+            x = x + 0.5 * dt * (k1 + velocity(denoise, euler_step, t))
     return x
 
 

@@ -6,14 +6,14 @@ method         solver (paper)                          NFE for ``steps = N``    
 ddim           DDIM, eta (Song et al. 2021)            N                           1
 pndm           F-PNDM / PLMS (Liu et al. 2022)         N + 9 (rk4), N (lower)      4 [a]
 deis1..3       tAB-DEIS (Zhang & Chen 2023)            N                           1..3
-dpmsolver1..3  singlestep DPM-Solver (Lu et al. 2022)  N, 2N, 3N                   1..3
+dpmsolver1..3  singlestep DPM-Solver (Lu et al. 2022)  N, 2N, 3N (sum(orders))     1..3
 dpmpp2m        DPM-Solver++(2M) (Lu et al. 2022b)      N                           2
 dpmpp3m        DPM-Solver++(3M)                        N                           3
-dpmpp2s        DPM-Solver++(2S)                        2N                          2
+dpmpp2s        DPM-Solver++(2S)                        2N (sum(orders))            2
 unipc_bh1/bh2  UniPC-2 (Zhao et al. 2023)              N                           3
 ghvb           GHVB-2 / heavy ball (Wizadwongsa 2023)  N                           2 [b]
 euler          Euler in t (flow matching)              N                           1
-heun           Heun in t                               2N                          2
+heun           Heun in t (EDM Alg. 1)                  2N (2N - 1 into sigma = 0)  2
 midpoint       explicit midpoint in t                  2N                          2
 =============  ======================================  ==========================  =====
 
@@ -66,8 +66,8 @@ class Method:
 
     solver: Solver
     """``solver(denoise, x, ts, **options) -> x`` (fixed options already bound)."""
-    nfe: Callable[[int, Mapping[str, Any]], int]
-    """Model evaluations spent for ``steps`` and the caller's options."""
+    nfe: Callable[[int, Mapping[str, Any], bool], int]
+    """Model evaluations for ``(steps, options, grid ends at sigma = 0)``."""
     order: int
     """Global order with default options on a uniform-logSNR grid (measured by the tests)."""
     grid: GridKind = "logsnr"
@@ -76,11 +76,19 @@ class Method:
     """Keyword options the caller may pass."""
 
 
-def _per_step(k: int) -> Callable[[int, Mapping[str, Any]], int]:
-    return lambda steps, options: k * steps
+def _per_step(k: int) -> Callable[[int, Mapping[str, Any], bool], int]:
+    def nfe(steps: int, options: Mapping[str, Any], to_data: bool = False) -> int:
+        orders = options.get("orders")  # singlestep solvers with mixed orders
+        return k * steps if orders is None else sum(orders)
+
+    return nfe
 
 
-def _pndm_nfe(steps: int, options: Mapping[str, Any]) -> int:
+def _heun_nfe(steps: int, options: Mapping[str, Any], to_data: bool = False) -> int:
+    return 2 * steps - int(to_data)
+
+
+def _pndm_nfe(steps: int, options: Mapping[str, Any], to_data: bool = False) -> int:
     if options.get("warmup", "rk4") == "lower_order":
         return steps
     return steps + 3 * min(steps, 3)
@@ -91,7 +99,7 @@ def _options(solver: Solver) -> tuple[str, ...]:
     return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-def _method(solver: Solver, nfe: Callable[[int, Mapping[str, Any]], int], order: int,
+def _method(solver: Solver, nfe: Callable[[int, Mapping[str, Any], bool], int], order: int,
             grid: GridKind = "logsnr", /, **fixed: Any) -> Method:
     bound = partial(solver, **fixed) if fixed else solver
     return Method(bound, nfe, order, grid, tuple(o for o in _options(solver) if o not in fixed))
@@ -113,7 +121,7 @@ METHODS: dict[str, Method] = {
     "unipc_bh2": _method(unipc, _per_step(1), 3, variant="bh2"),
     "ghvb": _method(ghvb, _per_step(1), 2),
     "euler": _method(euler, _per_step(1), 1, "time"),
-    "heun": _method(heun, _per_step(2), 2, "time"),
+    "heun": _method(heun, _heun_nfe, 2, "time"),
     "midpoint": _method(midpoint, _per_step(2), 2, "time"),
 }
 """Every method of :func:`sample`, by name."""
@@ -149,7 +157,8 @@ def sample(
         t_start, t_end: grid ends for a grid kind (default ``schedule.t_max``, ``schedule.t_min``).
         threshold: dynamic thresholding of ``x0`` for pixel-space models (DPM-Solver++, Sec. 6).
         **options: the method's own options, e.g. ``eta`` and ``generator`` (ddim), ``warmup``
-            (pndm), ``order``/``beta``/``variant`` (ghvb), ``order``/``corrector`` (unipc).
+            (pndm), ``order``/``beta``/``variant`` (ghvb), ``order``/``corrector`` (unipc),
+            ``orders`` (per-step orders of dpmsolver1..3 and dpmpp2s, for an exact NFE budget).
 
     Returns:
         The sample at ``t_end`` (the last grid time).

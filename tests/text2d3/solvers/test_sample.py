@@ -44,7 +44,29 @@ def test_nfe_matches_the_table(mixture, vp, method):
     for steps in (1, 7):
         calls.clear()
         sample(counted, x, schedule=vp, steps=steps, method=method)
-        assert len(calls) == METHODS[method].nfe(steps, {})
+        assert len(calls) == METHODS[method].nfe(steps, {}, False)
+
+
+@pytest.mark.parametrize(("method", "orders"), [("dpmsolver3", [3, 3, 2]), ("dpmsolver2", [2, 1]),
+                                                ("dpmpp2s", [2, 2, 1])])
+def test_mixed_singlestep_orders_spend_their_sum(mixture, vp, method, orders):
+    calls = []
+    model = mixture.model(vp, "eps")
+    x = mixture.sample_noised(4, vp, 1.0)
+    sample(lambda x, t: calls.append(t) or model(x, t), x, schedule=vp, steps=len(orders),
+           method=method, orders=orders)
+    assert len(calls) == METHODS[method].nfe(len(orders), {"orders": orders}, False) == sum(orders)
+    with pytest.raises(ValueError, match="orders must be"):
+        sample(model, x, schedule=vp, steps=len(orders), method=method, orders=[4] * len(orders))
+
+
+def test_heun_into_pure_data_ends_with_an_euler_step(mixture):
+    flow, calls = RectifiedFlow(), []
+    model = mixture.model(flow, "flow")
+    x = mixture.sample_noised(4, flow, 1.0)
+    sample(lambda x, t: calls.append(t) or model(x, t), x, schedule=flow, steps=5,
+           method="heun", prediction="flow")
+    assert len(calls) == METHODS["heun"].nfe(5, {}, True) == 9
 
 
 @pytest.mark.parametrize("method", ["ddim", "dpmpp3m", "unipc_bh2", "dpmsolver3", "heun"])
