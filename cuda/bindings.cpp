@@ -59,6 +59,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians(
   return bin_gaussians_cpu(means2d, conics, opacities, extents, depths, valid, width, height);
 }
 
+std::vector<at::Tensor> project_forward(const at::Tensor& means, const at::Tensor& quats,
+                                        const at::Tensor& log_scales,
+                                        const at::Tensor& opacity_logits, const at::Tensor& sh,
+                                        const at::Tensor& viewmats, const at::Tensor& Ks,
+                                        int64_t width, int64_t height, double near_plane,
+                                        double far_plane, int64_t sh_degree, bool antialiased) {
+  TORCH_CHECK(!means.is_cuda(),
+              "splat3d native projection runs on the CPU; CUDA tensors use the PyTorch "
+              "projection (splat3d.raster.projection)");
+  return project_forward_cpu(means, quats, log_scales, opacity_logits, sh, viewmats, Ks, width,
+                             height, near_plane, far_plane, sh_degree, antialiased);
+}
+
+std::vector<at::Tensor> project_backward(
+    const at::Tensor& means, const at::Tensor& quats, const at::Tensor& log_scales,
+    const at::Tensor& opacity_logits, const at::Tensor& sh, const at::Tensor& viewmats,
+    const at::Tensor& Ks, int64_t width, int64_t height, double near_plane, double far_plane,
+    int64_t sh_degree, bool antialiased, const at::Tensor& g_means2d, const at::Tensor& g_conics,
+    const at::Tensor& g_opacities, const at::Tensor& g_depths, const at::Tensor& g_colors) {
+  TORCH_CHECK(!means.is_cuda(), "splat3d native projection runs on the CPU");
+  return project_backward_cpu(means, quats, log_scales, opacity_logits, sh, viewmats, Ks, width,
+                              height, near_plane, far_plane, sh_degree, antialiased, g_means2d,
+                              g_conics, g_opacities, g_depths, g_colors);
+}
+
 }  // namespace
 }  // namespace splat3d
 
@@ -67,6 +92,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("bin_gaussians", &splat3d::bin_gaussians, "Exact ellipse-tile binning, depth-sorted");
   m.def("composite_forward", &splat3d::composite_forward, "Tile compositing, forward");
   m.def("composite_backward", &splat3d::composite_backward, "Tile compositing, backward");
+  m.def("project_forward", &splat3d::project_forward, "EWA projection and SH colours");
+  m.def("project_backward", &splat3d::project_backward, "EWA projection, backward");
   m.def("has_cuda", [] {
 #ifdef SPLAT3D_WITH_CUDA
     return true;

@@ -3,7 +3,8 @@
 Same contract and semantics as :mod:`splat3d.raster.torch_backend`, which it is tested
 against (``tests/splat3d/test_native.py``). On the CPU, tile binning (exact ellipse-tile
 overlap) and compositing (forward and backward) are native; on CUDA, compositing is native
-and binning is :func:`splat3d.raster.binning.bin_gaussians`. Projection stays in PyTorch.
+and binning is :func:`splat3d.raster.binning.bin_gaussians`. Projection (EWA, SH colours,
+forward and backward) is native for CPU tensors.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (a C++
 compiler and ninja are needed; about a minute) into ``$XDG_CACHE_HOME/splat3d/native/`` (default
@@ -27,12 +28,16 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from splat3d.cameras import Cameras
+from splat3d.gaussians import Gaussians
+from splat3d.raster import projection as torch_projection
 from splat3d.raster.binning import bin_gaussians
 from splat3d.raster.projection import Projection
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
 """Native sources (a repository checkout; installed wheels do not ship them)."""
-_CPU_SOURCES = ("bindings.cpp", "cpu/binning_cpu.cpp", "cpu/composite_cpu.cpp")
+_CPU_SOURCES = ("bindings.cpp", "cpu/projection_cpu.cpp", "cpu/binning_cpu.cpp",
+                "cpu/composite_cpu.cpp")
 _CUDA_SOURCES = ("cuda/composite_cuda.cu", "cuda/composite_launch.cu")
 
 
@@ -107,6 +112,65 @@ def available(device: torch.device | str = "cpu") -> bool:
     """The native kernels can run on ``device`` (builds the extension on the first call)."""
     ext = load()
     return ext is not None and (torch.device(device).type == "cpu" or ext.has_cuda())
+
+
+class _NativeProject(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, means, quats, log_scales, opacity_logits, sh, viewmats, Ks,  # noqa: D102
+                options: tuple):
+        outs = load().project_forward(means, quats, log_scales, opacity_logits, sh, viewmats, Ks,
+                                      *options)
+        ctx.mark_non_differentiable(outs[5], outs[6])  # extents, valid
+        ctx.save_for_backward(means, quats, log_scales, opacity_logits, sh, viewmats, Ks)
+        ctx.options = options
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx, g_means2d, g_conics, g_opacities, g_depths, g_colors, _ext, _valid):  # noqa: D102
+        saved = ctx.saved_tensors
+        C, N = saved[5].shape[0], saved[0].shape[0]
+        like = saved[0].new_zeros
+        grads = load().project_backward(
+            *saved, *ctx.options,
+            like(C, N, 2) if g_means2d is None else g_means2d.contiguous(),
+            like(C, N, 3) if g_conics is None else g_conics.contiguous(),
+            like(C, N) if g_opacities is None else g_opacities.contiguous(),
+            like(C, N) if g_depths is None else g_depths.contiguous(),
+            like(C, N, 3) if g_colors is None else g_colors.contiguous())
+        g_sh = grads[4] if ctx.options[4] >= 0 else None
+        return (*grads[:4], g_sh, None, None, None)
+
+
+def project(
+    gaussians: Gaussians,
+    cameras: Cameras,
+    *,
+    sh_degree: int,
+    colors: Tensor | None = None,
+    antialiased: bool = False,
+    near: float = 0.01,
+    far: float = 1e10,
+) -> Projection:
+    """Native :func:`splat3d.raster.projection.project` (same arguments and result).
+
+    The C++ kernel runs for CPU tensors when the cameras need no gradient; anything else
+    (CUDA tensors, differentiable cameras) goes through the PyTorch projection.
+    """
+    cams_grad = cameras.world_to_cam.requires_grad or cameras.K.requires_grad
+    if gaussians.device.type != "cpu" or cams_grad or load() is None:
+        return torch_projection.project(gaussians, cameras, sh_degree=sh_degree, colors=colors,
+                                        antialiased=antialiased, near=near, far=far)
+    dtype = gaussians.means.dtype
+    degree = -1 if colors is not None else sh_degree
+    sh = gaussians.sh.contiguous() if colors is None else gaussians.sh.new_empty(0)
+    options = (cameras.width, cameras.height, float(near), float(far), degree, antialiased)
+    means2d, conics, opacities, depths, rgb, extents, valid = _NativeProject.apply(
+        gaussians.means.contiguous(), gaussians.quats.contiguous(),
+        gaussians.log_scales.contiguous(), gaussians.opacity_logits.contiguous(), sh,
+        cameras.world_to_cam.to(dtype), cameras.K.to(dtype), options)
+    if colors is not None:
+        rgb = colors if colors.ndim == 3 else colors[None].expand(len(cameras), -1, -1)
+    return Projection(means2d, conics, opacities, depths, rgb, extents, valid)
 
 
 class _NativeComposite(torch.autograd.Function):
