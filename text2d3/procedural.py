@@ -204,18 +204,21 @@ def make_object(
     g = torch.Generator().manual_seed(seed)
     pts, normals = _surface(SHAPES[label.shape], num_points, g)
     rot = _random_rotation(g, tilt=0.25)
-    scale = 0.85 + 0.3 * float(torch.rand((), generator=g))
+    scale = 0.75 + 0.3 * float(torch.rand((), generator=g))
     pts, normals = pts @ rot.T * scale, normals @ rot.T
     base = torch.tensor(COLOURS[COLOUR_NAMES[label.colour]])
     tint = (base + jitter * (torch.rand(3, generator=g) * 2 - 1)).clamp(0, 1)
     light = torch.nn.functional.normalize(torch.tensor(_LIGHT), dim=0)
     shade = 0.45 + 0.55 * (normals @ light).clamp_min(0)  # ambient + Lambertian diffuse
-    return Gaussians.from_points(pts, tint * shade[:, None], sh_degree=0, opacity=0.95,
-                                 scale_factor=0.9)
+    g = Gaussians.from_points(pts, tint * shade[:, None], sh_degree=0, opacity=0.95,
+                              scale_factor=0.9)
+    # Isolated samples at edges get wide Gaussians that blur the silhouette: cap at the median.
+    g.log_scales = g.log_scales.clamp(max=float(g.log_scales.median()))
+    return g
 
 
 def random_cameras(
-    n: int, resolution: int, *, seed: int = 0, distance: tuple[float, float] = (2.2, 2.7),
+    n: int, resolution: int, *, seed: int = 0, distance: tuple[float, float] = (2.7, 3.3),
     elevation_deg: tuple[float, float] = (-10.0, 60.0), fov_x: float = 0.75,
 ) -> Cameras:
     """``n`` cameras on a sphere around the origin looking at it (random azimuth, elevation and

@@ -51,7 +51,7 @@ class DataConfig:
 class OptimConfig:
     """One network's optimisation: Adam, linear warm-up then cosine decay, weight EMA."""
 
-    steps: int = 1500
+    steps: int = 1000
     """Optimiser steps."""
     batch_size: int = 32
     """Images per step."""
@@ -89,13 +89,13 @@ class TrainConfig:
     """The latent prior's first stage."""
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     """The classifier."""
-    pixel: OptimConfig = OptimConfig(steps=1800)
+    pixel: OptimConfig = OptimConfig(steps=1200)
     """Pixel-prior optimisation."""
-    latent: OptimConfig = OptimConfig(steps=1500)
+    latent: OptimConfig = OptimConfig(steps=1000)
     """Latent-prior optimisation."""
-    autoencoder_optim: OptimConfig = OptimConfig(steps=500, lr=1e-3, ema_decay=0.0)
+    autoencoder_optim: OptimConfig = OptimConfig(steps=400, lr=1e-3, ema_decay=0.0)
     """Autoencoder optimisation."""
-    classifier_optim: OptimConfig = OptimConfig(steps=300, lr=2e-3, ema_decay=0.0)
+    classifier_optim: OptimConfig = OptimConfig(steps=250, lr=2e-3, ema_decay=0.0)
     """Classifier optimisation."""
     cond_dropout: float = 0.15
     """Probability of replacing a caption by the null tokens (classifier-free guidance)."""
