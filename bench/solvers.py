@@ -89,12 +89,6 @@ def trailing_grid(steps: int) -> Tensor:
     return torch.tensor([*(timesteps + 1) / NUM_TRAIN, 1.0 / NUM_TRAIN], dtype=torch.float64)
 
 
-def linspace_grid(steps: int) -> Tensor:
-    """diffusers' "linspace" timesteps (DPMSolverSinglestep's only spacing), then timestep 0."""
-    timesteps = np.linspace(0, NUM_TRAIN - 1, steps + 1).round()[::-1][:-1].astype(np.int64)
-    return torch.tensor([*(timesteps + 1) / NUM_TRAIN, 1.0 / NUM_TRAIN], dtype=torch.float64)
-
-
 def logsnr_timesteps(schedule: VPDiscrete, points: int) -> np.ndarray:
     """``points`` integer timesteps (decreasing, from 999) of a uniform-logSNR grid that ends one
     step above timestep 0; the solvers then take a last step to timestep 0."""
@@ -115,13 +109,9 @@ def flow_grid(steps: int) -> Tensor:
     return torch.tensor([*sigmas, 0.0], dtype=torch.float64)
 
 
-def ours(
-    problem: Problem, method: str, options: dict | None = None,
-    grid_of: Callable[[int], Tensor] | None = None,
-) -> Runner:
+def ours(problem: Problem, method: str, options: dict | None = None) -> Runner:
     options = options or {}
-    if grid_of is None:
-        grid_of = flow_grid if problem.prediction == "flow" else trailing_grid
+    grid_of = flow_grid if problem.prediction == "flow" else trailing_grid
 
     def run(steps: int) -> tuple[Tensor, int]:
         out = sample(problem.model, problem.x_T, schedule=problem.schedule, steps=steps,
@@ -158,6 +148,29 @@ def diffusers_runner(
             nfe += 1
             x = scheduler.step(out, t, x).prev_sample
         return x, nfe
+
+    return run
+
+
+def ours_like_singlestep(
+    problem: Problem, method: str, make_scheduler: Callable[[], object],
+    timesteps: list[int] | None = None,
+) -> Runner:
+    """Ours on the outer grid and per-step orders that diffusers' DPMSolverSinglestep uses for the
+    same budget (its order list restarts at 1 at every step); ``steps`` = NFE."""
+
+    def run(budget: int) -> tuple[Tensor, int]:
+        scheduler = make_scheduler()
+        if timesteps is None:
+            scheduler.set_timesteps(budget)
+        else:
+            scheduler.set_timesteps(timesteps=timesteps)
+        fine = scheduler.timesteps.numpy().astype(np.int64)
+        starts = [i for i, k in enumerate(scheduler.order_list) if k == 1]
+        orders = [b - a for a, b in zip(starts, [*starts[1:], len(fine)], strict=True)]
+        out = sample(problem.model, problem.x_T, schedule=problem.schedule, steps=len(orders),
+                     method=method, grid=as_grid(fine[starts]), orders=orders)
+        return out, sum(orders)
 
     return run
 
@@ -207,6 +220,9 @@ def diffusers_counterparts(vp: Problem, flow: Problem) -> dict[str, tuple[str, d
                                             solver_order=2, solver_type="bh2")),
     }
     runners = {name: (m, o, diffusers_runner(vp, f)) for name, (m, o, f) in table.items()}
+    for name, (m, _, f) in table.items():
+        if "single" in name:  # ours follows the same outer grid and order list
+            runners[name] = (m, {"like": ours_like_singlestep(vp, m, f)}, runners[name][2])
     runners["FlowMatchEuler"] = ("euler", {}, diffusers_runner(
         flow, make(d.FlowMatchEulerDiscreteScheduler, num_train_timesteps=NUM_TRAIN)))
     runners["FlowMatchHeun"] = ("heun", {}, diffusers_runner(
@@ -253,10 +269,6 @@ def run_all(cfg: BenchConfig) -> None:
     lower = ours(vp, "pndm", {"warmup": "lower_order"})
     curves["pndm (lower_order)"] = sweep(lower, vp.reference, cfg.nfe)
 
-    for method in ("dpmsolver2", "dpmsolver3", "dpmpp2s"):
-        run = ours(vp, method, grid_of=linspace_grid)
-        curves[f"{method} (linspace)"] = sweep(run, vp.reference, cfg.nfe)
-
     theirs: dict[str, dict[int, tuple[int, float]]] = {}
     pairs: dict[str, str] = {}
     have = cfg.diffusers and importlib.util.find_spec("diffusers") is not None
@@ -267,7 +279,10 @@ def run_all(cfg: BenchConfig) -> None:
             problem = flow if name.startswith("FlowMatch") else vp
             theirs[name] = sweep(run, problem.reference, cfg.nfe)
             key = "pndm (lower_order)" if options.get("warmup") == "lower_order" else method
-            pairs[name] = f"{key} (linspace)" if "single" in name else key
+            if "like" in options:  # singlestep: same outer grid and order list as diffusers
+                key = f"{method} (diffusers grid)"
+                curves[key] = sweep(options["like"], vp.reference, cfg.nfe)
+            pairs[name] = key
 
     print_tables(curves, theirs, pairs)
     if have:
@@ -360,19 +375,17 @@ def logsnr_comparison(vp: Problem) -> None:
     for name, method, per_step, cls, kw in rows:
         cells = []
         for budget in TABLE_NFE:
-            steps = budget // per_step
-            # Singlestep: diffusers gets every evaluation time, ours every per_step-th of them.
-            fine = logsnr_timesteps(schedule, steps * per_step)
-            if len(fine) != steps * per_step:
-                cells.append("—")
-                continue
-            outer = fine[::per_step]
-            x = sample(vp.model, vp.x_T, schedule=schedule, steps=len(outer), method=method,
-                       grid=as_grid(outer))
-            y, nfe = diffusers_runner(vp, lambda cls=cls, kw=kw: cls(**base, **kw),
-                                      fine.tolist())(len(fine))
+            fine = logsnr_timesteps(schedule, budget)
+            make = lambda cls=cls, kw=kw: cls(**base, **kw)  # noqa: E731
+            if per_step == 1:
+                x = sample(vp.model, vp.x_T, schedule=schedule, steps=len(fine), method=method,
+                           grid=as_grid(fine))
+                nfe_ours = len(fine)
+            else:
+                x, nfe_ours = ours_like_singlestep(vp, method, make, fine.tolist())(budget)
+            y, nfe = diffusers_runner(vp, make, fine.tolist())(len(fine))
             a, b = rms_error(x, vp.reference), rms_error(y, vp.reference)
-            cells.append(f"{a:.2e} / {b:.2e} ({steps * per_step}/{nfe})")
+            cells.append(f"{a:.2e} / {b:.2e} ({nfe_ours}/{nfe})")
         print(f"| {name} | {method} | " + " | ".join(cells) + " |")
 
 
