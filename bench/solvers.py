@@ -199,8 +199,14 @@ def diffusers_counterparts(vp: Problem, flow: Problem) -> dict[str, tuple[str, d
         "PNDM (F-PNDM)": ("pndm", {"warmup": "rk4"},
                           make(d.PNDMScheduler, **common, skip_prk_steps=False,
                                set_alpha_to_one=False)),
-        "DEIS-2": ("deis2", {}, make(d.DEISMultistepScheduler, **deis, solver_order=2)),
-        "DEIS-3": ("deis3", {}, make(d.DEISMultistepScheduler, **deis, solver_order=3)),
+        "DEIS-2 (ours tAB)": ("deis2", {}, make(d.DEISMultistepScheduler, **deis,
+                                                 solver_order=2)),
+        "DEIS-2 (ours logrho)": ("deis2", {"variable": "logrho"},
+                                 make(d.DEISMultistepScheduler, **deis, solver_order=2)),
+        "DEIS-3 (ours tAB)": ("deis3", {}, make(d.DEISMultistepScheduler, **deis,
+                                                 solver_order=3)),
+        "DEIS-3 (ours logrho)": ("deis3", {"variable": "logrho"},
+                                 make(d.DEISMultistepScheduler, **deis, solver_order=3)),
         "DPM++2M": ("dpmpp2m", {}, make(d.DPMSolverMultistepScheduler, **multistep,
                                         solver_order=2, algorithm_type="dpmsolver++")),
         "DPM++3M": ("dpmpp3m", {}, make(d.DPMSolverMultistepScheduler, **multistep,
@@ -266,8 +272,6 @@ def run_all(cfg: BenchConfig) -> None:
     for method in METHODS:
         problem = flow if method in ("euler", "heun", "midpoint") else vp
         curves[method] = sweep(ours(problem, method), problem.reference, cfg.nfe)
-    lower = ours(vp, "pndm", {"warmup": "lower_order"})
-    curves["pndm (lower_order)"] = sweep(lower, vp.reference, cfg.nfe)
 
     theirs: dict[str, dict[int, tuple[int, float]]] = {}
     pairs: dict[str, str] = {}
@@ -278,10 +282,15 @@ def run_all(cfg: BenchConfig) -> None:
         for name, (method, options, run) in diffusers_counterparts(vp, flow).items():
             problem = flow if name.startswith("FlowMatch") else vp
             theirs[name] = sweep(run, problem.reference, cfg.nfe)
-            key = "pndm (lower_order)" if options.get("warmup") == "lower_order" else method
             if "like" in options:  # singlestep: same outer grid and order list as diffusers
                 key = f"{method} (diffusers grid)"
                 curves[key] = sweep(options["like"], vp.reference, cfg.nfe)
+            elif options:
+                key = f"{method} ({', '.join(f'{k}={v}' for k, v in options.items())})"
+                if key not in curves:
+                    curves[key] = sweep(ours(problem, method, options), problem.reference, cfg.nfe)
+            else:
+                key = method
             pairs[name] = key
 
     print_tables(curves, theirs, pairs)
