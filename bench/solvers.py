@@ -154,7 +154,7 @@ def diffusers_runner(
 
 def ours_like_singlestep(
     problem: Problem, method: str, make_scheduler: Callable[[], object],
-    timesteps: list[int] | None = None,
+    timesteps: list[int] | None = None, spacing: str = "logsnr",
 ) -> Runner:
     """Ours on the outer grid and per-step orders that diffusers' DPMSolverSinglestep uses for the
     same budget (its order list restarts at 1 at every step); ``steps`` = NFE."""
@@ -169,7 +169,7 @@ def ours_like_singlestep(
         starts = [i for i, k in enumerate(scheduler.order_list) if k == 1]
         orders = [b - a for a, b in zip(starts, [*starts[1:], len(fine)], strict=True)]
         out = sample(problem.model, problem.x_T, schedule=problem.schedule, steps=len(orders),
-                     method=method, grid=as_grid(fine[starts]), orders=orders)
+                     method=method, grid=as_grid(fine[starts]), orders=orders, spacing=spacing)
         return out, sum(orders)
 
     return run
@@ -226,9 +226,11 @@ def diffusers_counterparts(vp: Problem, flow: Problem) -> dict[str, tuple[str, d
                                             solver_order=2, solver_type="bh2")),
     }
     runners = {name: (m, o, diffusers_runner(vp, f)) for name, (m, o, f) in table.items()}
-    for name, (m, _, f) in table.items():
+    for name, (m, _, f) in list(table.items()):
         if "single" in name:  # ours follows the same outer grid and order list
             runners[name] = (m, {"like": ours_like_singlestep(vp, m, f)}, runners[name][2])
+            runners[f"{name}, ours t-spaced"] = (
+                m, {"like": ours_like_singlestep(vp, m, f, spacing="time")}, runners[name][2])
     runners["FlowMatchEuler"] = ("euler", {}, diffusers_runner(
         flow, make(d.FlowMatchEulerDiscreteScheduler, num_train_timesteps=NUM_TRAIN)))
     runners["FlowMatchHeun"] = ("heun", {}, diffusers_runner(
@@ -283,7 +285,8 @@ def run_all(cfg: BenchConfig) -> None:
             problem = flow if name.startswith("FlowMatch") else vp
             theirs[name] = sweep(run, problem.reference, cfg.nfe)
             if "like" in options:  # singlestep: same outer grid and order list as diffusers
-                key = f"{method} (diffusers grid)"
+                spaced = "t-spaced" if "t-spaced" in name else "lambda-spaced"
+                key = f"{method} (diffusers grid, {spaced})"
                 curves[key] = sweep(options["like"], vp.reference, cfg.nfe)
             elif options:
                 key = f"{method} ({', '.join(f'{k}={v}' for k, v in options.items())})"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import torch
 from jaxtyping import Float
@@ -24,10 +25,30 @@ from text2d3.solvers.model import Denoiser
 from text2d3.solvers.schedules import NoiseSchedule
 
 
-def intermediate(schedule: NoiseSchedule, step: Step, r: float) -> tuple[Tensor, float, float]:
-    """Time, ``alpha`` and ``sigma`` at ``lambda_s + r h`` (shared by the singlestep solvers)."""
-    t = schedule.t_of_lambda(torch.tensor(step.lambda_s + r * step.h, dtype=torch.float64))
-    return t, float(schedule.alpha(t)), float(schedule.sigma(t))
+class Point(NamedTuple):
+    """An intermediate evaluation point of a singlestep solver."""
+
+    t: Tensor
+    alpha: float
+    sigma: float
+    r: float
+    """Its position as a fraction of the step in ``lambda``."""
+
+
+def intermediate(
+    schedule: NoiseSchedule, step: Step, s: Tensor, t: Tensor, r: float,
+    spacing: Literal["logsnr", "time"],
+) -> Point:
+    """The point a fraction ``r`` into the step ``s -> t``, measured in ``lambda`` (the papers'
+    ``r_i``) or in time (what the reference DPM-Solver code does on time-uniform grids, and what
+    diffusers does by evaluating at its grid timesteps). Shared by the singlestep solvers."""
+    if spacing == "logsnr":
+        t_r = schedule.t_of_lambda(torch.tensor(step.lambda_s + r * step.h, dtype=torch.float64))
+        r_lambda = r
+    else:
+        t_r = s + r * (t - s)
+        r_lambda = (float(schedule.lambda_of(t_r)) - step.lambda_s) / step.h
+    return Point(t_r, float(schedule.alpha(t_r)), float(schedule.sigma(t_r)), r_lambda)
 
 
 def step_orders(orders: Sequence[int] | None, order: int, steps: int, solver: str) -> list[int]:
@@ -51,9 +72,12 @@ def dpm_solver(
     *,
     order: int = 3,
     orders: Sequence[int] | None = None,
+    spacing: Literal["logsnr", "time"] = "logsnr",
 ) -> Float[Tensor, "B ..."]:
     """Singlestep DPM-Solver of the given ``order`` (1, 2 or 3) over the grid ``ts``; ``orders``
-    overrides the order step by step (NFE = ``sum(orders)``)."""
+    overrides the order step by step (NFE = ``sum(orders)``); ``spacing`` places the intermediate
+    points (see :func:`intermediate`; order 3 needs ``r2 = 2/3`` in ``lambda``, so ``"time"``
+    reduces DPM-Solver-3 to second order, as in the reference code)."""
     if order not in (1, 2, 3):
         raise ValueError(f"dpm_solver: order must be 1, 2 or 3, got {order}")
     schedule = denoise.schedule
@@ -67,21 +91,20 @@ def dpm_solver(
         h, eps_s = step.h, denoised.eps
         x_scaled = x / step.alpha_s
         if k == 2:
-            r1 = 0.5
-            t1, a1, s1 = intermediate(schedule, step, r1)
-            u = a1 * x_scaled - s1 * math.expm1(r1 * h) * eps_s
-            d1 = denoise(u, t1).eps - eps_s
+            p1 = intermediate(schedule, step, s, t, 0.5, spacing)
+            u = p1.alpha * x_scaled - p1.sigma * math.expm1(p1.r * h) * eps_s
+            d1 = denoise(u, p1.t).eps - eps_s
             x = (step.alpha_t * x_scaled - step.sigma_t * math.expm1(h) * eps_s
-                 - step.sigma_t / (2.0 * r1) * math.expm1(h) * d1)
+                 - step.sigma_t / (2.0 * p1.r) * math.expm1(h) * d1)
             continue
-        r1, r2 = 1.0 / 3.0, 2.0 / 3.0
-        t1, a1, s1 = intermediate(schedule, step, r1)
-        t2, a2, s2 = intermediate(schedule, step, r2)
-        u1 = a1 * x_scaled - s1 * math.expm1(r1 * h) * eps_s
-        d1 = denoise(u1, t1).eps - eps_s
-        u2 = (a2 * x_scaled - s2 * math.expm1(r2 * h) * eps_s
-              - s2 * r2 / r1 * (math.expm1(r2 * h) / (r2 * h) - 1.0) * d1)
-        d2 = denoise(u2, t2).eps - eps_s
+        p1 = intermediate(schedule, step, s, t, 1.0 / 3.0, spacing)
+        p2 = intermediate(schedule, step, s, t, 2.0 / 3.0, spacing)
+        r1, r2 = p1.r, p2.r
+        u1 = p1.alpha * x_scaled - p1.sigma * math.expm1(r1 * h) * eps_s
+        d1 = denoise(u1, p1.t).eps - eps_s
+        u2 = (p2.alpha * x_scaled - p2.sigma * math.expm1(r2 * h) * eps_s
+              - p2.sigma * r2 / r1 * (math.expm1(r2 * h) / (r2 * h) - 1.0) * d1)
+        d2 = denoise(u2, p2.t).eps - eps_s
         x = (step.alpha_t * x_scaled - step.sigma_t * math.expm1(h) * eps_s
              - step.sigma_t / r2 * (math.expm1(h) / h - 1.0) * d2)
     return x

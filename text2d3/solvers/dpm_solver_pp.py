@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 from jaxtyping import Float
 from torch import Tensor
@@ -31,11 +32,12 @@ def dpmpp_2s(
     ts: Float[Tensor, " N_plus_1"],
     *,
     orders: Sequence[int] | None = None,
+    spacing: Literal["logsnr", "time"] = "logsnr",
 ) -> Float[Tensor, "B ..."]:
     """DPM-Solver++(2S), Algorithm 1 with ``r = 1/2``: NFE = 2 x steps; ``orders`` (values 1 or 2,
-    one per step) spends an odd budget, NFE = ``sum(orders)``."""
+    one per step) spends an odd budget, NFE = ``sum(orders)``; ``spacing`` measures ``r`` in
+    ``lambda`` (paper) or in time (see :func:`~text2d3.solvers.dpm_solver.intermediate`)."""
     schedule = denoise.schedule
-    r = 0.5
     per_step = step_orders(orders, 2, len(ts) - 1, "dpmpp2s")
     for s, t, k in zip(ts[:-1], ts[1:], per_step, strict=True):
         step = step_values(schedule, s, t, solver="dpmpp2s")
@@ -44,9 +46,10 @@ def dpmpp_2s(
             x = first_order(denoised, step)
             continue
         x0_s = denoised.x0
-        t1, a1, s1 = intermediate(schedule, step, r)
-        u = s1 / step.sigma_s * x - a1 * math.expm1(-r * step.h) * x0_s
-        x0_1 = denoise(u, t1).x0
+        p1 = intermediate(schedule, step, s, t, 0.5, spacing)
+        r = p1.r
+        u = p1.sigma / step.sigma_s * x - p1.alpha * math.expm1(-r * step.h) * x0_s
+        x0_1 = denoise(u, p1.t).x0
         d = (1.0 - 0.5 / r) * x0_s + 0.5 / r * x0_1
         x = step.sigma_t / step.sigma_s * x - step.alpha_t * math.expm1(-step.h) * d
     return x

@@ -158,7 +158,8 @@ def sample(
         threshold: dynamic thresholding of ``x0`` for pixel-space models (DPM-Solver++, Sec. 6).
         **options: the method's own options, e.g. ``eta`` and ``generator`` (ddim), ``warmup``
             (pndm), ``order``/``beta``/``variant`` (ghvb), ``order``/``corrector`` (unipc),
-            ``orders`` (per-step orders of dpmsolver1..3 and dpmpp2s, for an exact NFE budget).
+            ``orders`` and ``spacing`` (per-step orders for an exact NFE budget, placement of the
+            intermediate points: dpmsolver1..3, dpmpp2s), ``variable`` (deis: ``"t"``/``"logrho"``).
 
     Returns:
         The sample at ``t_end`` (the last grid time).

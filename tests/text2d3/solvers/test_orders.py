@@ -39,6 +39,20 @@ def test_order_on_logsnr_grid(mixture, vp, problem, method):
     assert abs(slope(STEPS, errors) - METHODS[method].order) < SLOPE_TOL, errors
 
 
+@pytest.mark.parametrize(("method", "options", "order"), [
+    ("deis2", {"variable": "logrho"}, 2),
+    ("dpmsolver2", {"spacing": "time"}, 2),
+    ("dpmpp2s", {"spacing": "time"}, 2),
+    ("unipc_bh2", {"order": 3}, 4),  # UniPC-3 = UniP-3 + UniC: order 4
+])
+def test_order_of_method_variants(mixture, vp, problem, method, options, order):
+    x, ref = problem
+    model = mixture.model(vp, "eps")
+    errors = [rms_error(sample(model, x, schedule=vp, steps=n, method=method, **options), ref)
+              for n in STEPS]
+    assert abs(slope(STEPS, errors) - order) < SLOPE_TOL, errors
+
+
 @pytest.mark.parametrize(("method", "order"), [("euler", 1), ("heun", 2), ("midpoint", 2)])
 def test_flow_solvers_on_rectified_flow_from_noise_to_data(mixture, method, order):
     flow = RectifiedFlow()
