@@ -65,10 +65,10 @@ class ControlPanel:
             self.background = gui.add_rgb("Background", tuple(
                 round(255 * c) for c in opts.background))
             self.near = gui.add_number("Near plane", opts.near, min=1e-4, step=1e-3)
-            self.resolution = gui.add_slider("Resolution", 64, 2048, 32,
-                                             settings.render_resolution)
-            self.preview = gui.add_slider("Moving resolution", 32, 1024, 32,
-                                          settings.preview_resolution)
+            self.resolution = _size_slider(gui, "Resolution", 64, 2048,
+                                           settings.render_resolution)
+            self.preview = _size_slider(gui, "Moving resolution", 32, 1024,
+                                        settings.preview_resolution)
         with gui.add_folder("Training"):
             self.stats = gui.add_markdown(format_stats(None))
             self.pause = gui.add_checkbox("Pause training", False)
@@ -93,6 +93,18 @@ class ControlPanel:
     @property
     def settings(self) -> LiveSettings:
         return self._settings
+
+    def show_settings(self, settings: LiveSettings) -> None:
+        """Make the widgets show ``settings`` (set from code rather than the GUI)."""
+        self._settings = settings
+        opts = settings.options
+        values = ((self.mode, settings.mode), (self.output, opts.output),
+                  (self.feature_channel, opts.feature_channel), (self.sh_degree, opts.sh_degree),
+                  (self.background, tuple(round(255 * c) for c in opts.background)),
+                  (self.near, opts.near), (self.resolution, settings.render_resolution),
+                  (self.preview, settings.preview_resolution))
+        for handle, value in values:
+            handle.value = value
 
     def show_stats(self, snapshot: SceneSnapshot) -> None:
         self.stats.content = format_stats(snapshot)
@@ -125,6 +137,12 @@ class ControlPanel:
             render_resolution=int(self.resolution.value),
             preview_resolution=int(self.preview.value))
         self._actions.settings_changed(self._settings)
+
+
+def _size_slider(gui: viser.GuiApi, label: str, low: int, high: int,
+                 value: int) -> viser.GuiSliderHandle[int]:
+    # Widen the range for configured values outside it rather than refusing them.
+    return gui.add_slider(label, min(low, value), max(high, value), 16, value)
 
 
 def format_stats(snapshot: SceneSnapshot | None) -> str:

@@ -42,7 +42,7 @@ from viewer.splats import splat_arrays
 SPLAT_NODE = "/splats"
 
 
-class RemoteAccessError(PermissionError):
+class RemoteAccessError(ValueError):
     """A non-loopback host was asked for without ``allow_remote``."""
 
 
@@ -108,6 +108,10 @@ class Viewer:
         self.server = viser.ViserServer(host=self.config.host, port=self.config.port,
                                         label=self.config.label, verbose=self.config.verbose)
         self.server.scene.set_up_direction(self.config.up_direction)
+        # Splats carry their own colour; image-based lighting and shadows would only light the
+        # wireframe layers, and cost seconds of shader work on software-rendering browsers.
+        self.server.scene.configure_environment_map(hdri=None)
+        self.server.scene.configure_default_lights(enabled=True, cast_shadow=False)
         self.panel = ControlPanel(
             self.server.gui, self._settings,
             PanelActions(settings_changed=self._apply_settings, screenshot=self._screenshot_for,
@@ -193,8 +197,9 @@ class Viewer:
         return self._settings
 
     def set_settings(self, settings: LiveSettings) -> None:
-        """Apply render settings programmatically (the GUI does the same)."""
-        self._apply_settings(settings)
+        """Apply render settings from code; the GUI widgets follow."""
+        self.panel.show_settings(settings)  # the widgets' callbacks apply them one by one
+        self._apply_settings(settings)  # and this makes the exact values win
 
     def render_view(self, pose: ViserPose, max_side: int | None = None) -> np.ndarray:
         """The 8-bit image server mode shows for a viser camera pose, at ``max_side`` pixels

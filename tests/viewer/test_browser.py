@@ -1,0 +1,192 @@
+"""End to end in a real browser: Debian's chromium (headless, software WebGL) via Playwright.
+
+The viewer runs in a subprocess (``serve_scene.py``: the demo scene in client mode, the same
+layers without Gaussians, and the scene in server mode). Never downloads a browser: the
+tests skip unless ``chromium`` is on PATH and the ``playwright`` package is installed.
+
+``SPLAT3D_VIEWER_SCREENSHOT=docs/viewer_screenshot.png`` also saves the client-mode page.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("viser", reason="viewer tests need viser (pip install 'splat3d[viewer]')")
+CHROMIUM = shutil.which("chromium")
+try:
+    from playwright.sync_api import Page, sync_playwright
+except ImportError:
+    sync_playwright = None
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="browser tests need Debian's chromium on PATH "
+                       "(apt-get install -y chromium)"),
+    pytest.mark.skipif(sync_playwright is None, reason="browser tests need the playwright "
+                       "package (pip install playwright; no browser download needed)"),
+]
+
+from PIL import Image  # noqa: E402
+
+from splat3d.fileio import atomic_path  # noqa: E402
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
+    "--disable-gpu-sandbox", "--disable-background-networking", "--disable-component-update",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 800, "height": 500}
+REGION = (slice(150, 500), slice(0, 450))
+"""Rows and columns of the 3D view clear of viser's notification and control panel."""
+PIXEL_CHANGE = 48
+"""Summed |RGB difference| above which a pixel counts as changed (JPEG and dithering noise
+stay far below it)."""
+MIN_CHANGED = 0.03
+"""Fraction of the region that must change for "splats visible" / "the picture moved"."""
+SERVE_TIMEOUT = 60.0
+WAIT_TIMEOUT = 40.0
+SCRIPT = Path(__file__).with_name("serve_scene.py")
+
+
+def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel mask of the region where two screenshots differ."""
+    return np.abs(a.astype(int) - b.astype(int)).sum(-1)[REGION] > PIXEL_CHANGE
+
+
+def screenshot(page: Page) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(page.screenshot(timeout=60_000))).convert("RGB"))
+
+
+def wait_for(page: Page, ready, what: str, timeout: float = WAIT_TIMEOUT) -> np.ndarray:
+    """Screenshot until ``ready(now, previous)`` holds; fail with ``what`` after ``timeout``."""
+    deadline, previous = time.monotonic() + timeout, None
+    while True:
+        now = screenshot(page)
+        if previous is not None and ready(now, previous):
+            return now
+        if time.monotonic() > deadline:
+            pytest.fail(f"browser: timed out after {timeout:.0f} s waiting for {what}")
+        previous = now
+        time.sleep(0.5)
+
+
+def stable(now: np.ndarray, previous: np.ndarray) -> bool:
+    return changed(now, previous).mean() < 0.002
+
+
+def connected(image: np.ndarray) -> bool:
+    """The viewer's black background has replaced the page's light loading background."""
+    return (image[REGION].sum(-1) < 60).mean() > 0.5
+
+
+@pytest.fixture(scope="module")
+def viewer_process():
+    """The viewer subprocess; it starts while the browser launches."""
+    proc = subprocess.Popen([sys.executable, str(SCRIPT)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, viewer_process):
+    """A fresh headless chromium profile (Playwright drives the system binary)."""
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_FLAGS, viewport=VIEWPORT)
+        yield context
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def urls(viewer_process, browser) -> dict[str, str]:
+    """``{"scene", "empty", "server"}`` -> URL, read from the subprocess's JSON line."""
+    lines: list[str] = []
+    with selectors.DefaultSelector() as sel:
+        sel.register(viewer_process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + SERVE_TIMEOUT
+        while not (lines and lines[-1].startswith("{")):
+            if viewer_process.poll() is not None or not sel.select(deadline - time.monotonic()):
+                pytest.fail("viewer subprocess did not start:\n" + "".join(lines))
+            lines.append(viewer_process.stdout.readline())
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def empty_view(browser, urls) -> np.ndarray:
+    """The page with cameras and boxes but no Gaussians, once it stops changing."""
+    page = browser.new_page()
+    page.goto(urls["empty"])
+    image = wait_for(page, lambda now, prev: connected(now) and stable(now, prev),
+                     "the empty scene to draw")
+    page.close()
+    return image
+
+
+@pytest.fixture(scope="module")
+def scene_page(browser, urls, empty_view):
+    page = browser.new_page()
+    page.goto(urls["scene"])
+    image = wait_for(page, lambda now, prev: connected(now) and stable(now, prev)
+                     and changed(now, empty_view).mean() > MIN_CHANGED, "the splats to draw")
+    yield page, image
+    page.close()
+
+
+def test_client_side_splats_are_visible(scene_page, empty_view):
+    _, image = scene_page
+    fraction = changed(image, empty_view).mean()
+    assert fraction > MIN_CHANGED
+    brightness_gain = image[REGION].mean() - empty_view[REGION].mean()
+    assert brightness_gain > 5, "splats on the black background make the view brighter"
+    target = os.environ.get("SPLAT3D_VIEWER_SCREENSHOT")
+    if target:
+        save_page(scene_page[0], Path(target))
+
+
+def test_moving_the_camera_changes_the_picture(scene_page, empty_view):
+    page, before = scene_page
+    page.mouse.move(300, 420)
+    page.mouse.down()
+    page.mouse.move(470, 380, steps=12)
+    page.mouse.up()
+    after = wait_for(page, lambda now, prev: stable(now, prev)
+                     and changed(now, before).mean() > MIN_CHANGED, "the orbit to redraw")
+    assert changed(after, empty_view).mean() > MIN_CHANGED, "the scene is still in view"
+
+
+def test_server_mode_shows_the_rasterizer_render_at_the_same_place(browser, urls, scene_page,
+                                                                   empty_view):
+    _, client_image = scene_page  # initial camera, before the orbit test moved it
+    page = browser.new_page()
+    page.goto(urls["server"])
+    image = wait_for(page, lambda now, prev: connected(now) and stable(now, prev)
+                     and changed(now, empty_view).mean() > MIN_CHANGED,
+                     "the server-side render to arrive")
+    page.close()
+    server_mask, client_mask = changed(image, empty_view), changed(client_image, empty_view)
+    iou = (server_mask & client_mask).sum() / (server_mask | client_mask).sum()
+    assert iou > 0.6, f"server and client renders cover different pixels (IoU {iou:.2f})"
+
+
+def save_page(page: Page, path: Path) -> None:
+    """Dismiss viser's software-WebGL notice, then save the page as a PNG (atomically)."""
+    close = page.locator("#webgl-software-rendering .mantine-Notification-closeButton")
+    if close.count():
+        close.first.click()
+        time.sleep(1.0)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(page.screenshot(timeout=60_000))
