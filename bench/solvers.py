@@ -14,7 +14,7 @@ is diffusers' ``linspace(1, 1/1000, N)`` then 0. diffusers is imported lazily.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import time
 import warnings
 from collections.abc import Callable
@@ -277,7 +277,7 @@ def run_all(cfg: BenchConfig) -> None:
 
     theirs: dict[str, dict[int, tuple[int, float]]] = {}
     pairs: dict[str, str] = {}
-    have = cfg.diffusers and importlib.util.find_spec("diffusers") is not None
+    have = cfg.diffusers and _importable("diffusers")
     if cfg.diffusers and not have:
         print("diffusers is not installed: comparing nothing (pip install 'splat3d[diffusion]')")
     if have:
@@ -301,6 +301,14 @@ def run_all(cfg: BenchConfig) -> None:
         logsnr_comparison(vp)
         order_study(cfg, mixture, vp)
     plot(cfg, curves, theirs)
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _fmt(cell: tuple[int, float] | None) -> str:
@@ -402,7 +410,7 @@ def logsnr_comparison(vp: Problem) -> None:
 
 
 def plot(cfg: BenchConfig, curves, theirs) -> None:
-    if importlib.util.find_spec("matplotlib") is None:
+    if not _importable("matplotlib"):
         print("matplotlib is not installed: no plot")
         return
     import matplotlib
