@@ -418,11 +418,13 @@ def plot(cfg: BenchConfig, curves, theirs) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    fig, axes = plt.subplots(1, 2, figsize=(15, 9), gridspec_kw={"width_ratios": [2, 1]})
     for ax in axes:
         ax.set_prop_cycle(color=plt.cm.tab20.colors)
     flow_names = {"euler", "heun", "midpoint", "FlowMatchEuler", "FlowMatchHeun"}
-    for series, style in ((curves, "-o"), (theirs, "--x")):
+    # One curve per diffusers scheduler (rows that differ only in our variant repeat it).
+    unique_theirs = {name.split(" (ours")[0].split(", ours")[0]: c for name, c in theirs.items()}
+    for series, style in ((curves, "-o"), (unique_theirs, "--x")):
         for name, curve in series.items():
             if not curve:
                 continue
@@ -435,7 +437,7 @@ def plot(cfg: BenchConfig, curves, theirs) -> None:
         ax.set_ylabel("RMS error vs exact endpoint")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.09))
     fig.tight_layout()
     cfg.plot.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(cfg.plot, dpi=120)
