@@ -4,8 +4,8 @@
 method         solver (paper)                          NFE for ``steps = N``       order
 =============  ======================================  ==========================  =====
 ddim           DDIM, eta (Song et al. 2021)            N                           1
-pndm           F-PNDM / PLMS (Liu et al. 2022)         N + 9 (rk4), N (lower)      4 [a]
-deis1..3       tAB-DEIS (Zhang & Chen 2023)            N                           1..3
+pndm           F-PNDM / PLMS (Liu et al. 2022)         N + 9 (rk4, N>=3), N (PLMS) 4 [a]
+deis1..3       tAB / logrho DEIS (Zhang & Chen 2023)   N                           1..3
 dpmsolver1..3  singlestep DPM-Solver (Lu et al. 2022)  N, 2N, 3N (sum(orders))     1..3
 dpmpp2m        DPM-Solver++(2M) (Lu et al. 2022b)      N                           2
 dpmpp3m        DPM-Solver++(3M)                        N                           3
