@@ -147,10 +147,10 @@ def thumbnail(image: Float[Tensor, "H W 3"], max_side: int) -> np.ndarray:
 
 
 def _frustum_scale(cameras: Cameras) -> float:
-    # A tenth of the rig's spread keeps frustums visible without hiding each other.
+    # A small fraction of the rig's spread keeps frustums visible without hiding the scene.
     centers = cameras.centers.detach().double()
     spread = float((centers - centers.mean(0)).norm(dim=-1).max()) if len(cameras) > 1 else 1.0
-    return 0.1 * spread if spread > 0 else 0.1
+    return 0.07 * spread if spread > 0 else 0.07
 
 
 def _box_colors(colors: np.ndarray | Tensor | None, labels: Sequence[str] | None,
