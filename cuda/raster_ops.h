@@ -5,7 +5,7 @@
 // (c * tiles_y + ty) * tiles_x + tx, and gaussian_ids hold flattened c * N + n indices.
 #pragma once
 
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <tuple>
 #include <vector>

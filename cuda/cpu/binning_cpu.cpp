@@ -6,16 +6,17 @@
 // candidate tiles are those of splat3d/raster/binning.py's conservative extent box, so the
 // result is a subset of the PyTorch backend's pairs that renders identically.
 //
-// Layout is a parallel counting sort: each worker histograms the tiles of a fixed range of
-// Gaussians, prefix sums give every (worker, tile) its output slot, the workers fill their
-// slots in Gaussian order, and each tile's list is then sorted by depth.
+// Layout: the valid Gaussians of each camera are first put in depth order (LSD radix sort of
+// the float32 depth, as the PyTorch binning's sort key, ties by index); then a parallel
+// counting sort by tile: each worker histograms the tiles of a contiguous range of that
+// order, prefix sums give every (worker, tile) its output slot, and the workers fill their
+// slots in order, so every tile's list comes out front to back without a per-tile sort.
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <utility>
+#include <cstring>
 #include <vector>
 
 #include "../raster_ops.h"
@@ -25,6 +26,31 @@ namespace splat3d {
 namespace {
 
 constexpr double kLevelPad = 1e-3;  // relative and absolute slack on the ellipse level
+
+// Order-preserving map of a float's bits to an unsigned key.
+inline uint32_t depth_key(float z) {
+  uint32_t bits;
+  std::memcpy(&bits, &z, sizeof bits);
+  return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+}
+
+// Stable LSD radix sort of ``items`` by ``keys`` (8 bits per pass).
+void radix_sort(std::vector<uint32_t>& keys, std::vector<int64_t>& items) {
+  std::vector<uint32_t> keys_tmp(keys.size());
+  std::vector<int64_t> items_tmp(items.size());
+  for (int shift = 0; shift < 32; shift += 8) {
+    int64_t offsets[257] = {0};
+    for (uint32_t k : keys) ++offsets[((k >> shift) & 0xff) + 1];
+    for (int i = 0; i < 256; ++i) offsets[i + 1] += offsets[i];
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const int64_t dst = offsets[(keys[i] >> shift) & 0xff]++;
+      keys_tmp[dst] = keys[i];
+      items_tmp[dst] = items[i];
+    }
+    keys.swap(keys_tmp);
+    items.swap(items_tmp);
+  }
+}
 
 struct BinView {
   int64_t C, N, width, height, tiles_x, tiles_y;
@@ -76,9 +102,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
               "splat3d native binning: valid must be a contiguous bool tensor");
   const BinView v{depths.size(0), depths.size(1), width, height,
                   (width + kTile - 1) / kTile, (height + kTile - 1) / kTile};
-  const int64_t n_tiles = v.C * v.tiles_y * v.tiles_x, total_g = v.C * v.N;
+  const int64_t n_tiles = v.C * v.tiles_y * v.tiles_x;
   const int64_t n_workers = std::max(1, at::get_num_threads());
-  const int64_t chunk = (total_g + n_workers - 1) / n_workers;
   auto tile_counts = at::zeros({n_tiles}, depths.options().dtype(at::kLong));
   auto tile_starts = at::zeros({n_tiles}, depths.options().dtype(at::kLong));
   at::Tensor gaussian_ids;
@@ -89,13 +114,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     const scalar_t* e = extents.data_ptr<scalar_t>();
     const scalar_t* z = depths.data_ptr<scalar_t>();
     const bool* ok = valid.data_ptr<bool>();
-    // slots[w * n_tiles + t]: pairs of worker w in tile t, then where worker w writes them
+    // valid Gaussians, camera by camera, each camera's front to back
+    std::vector<int64_t> order;
+    std::vector<uint32_t> keys;
+    std::vector<int64_t> cam_order;
+    for (int64_t c = 0; c < v.C; ++c) {
+      keys.clear();
+      cam_order.clear();
+      for (int64_t gid = c * v.N; gid < (c + 1) * v.N; ++gid) {
+        if (!ok[gid]) continue;
+        keys.push_back(depth_key(static_cast<float>(z[gid])));
+        cam_order.push_back(gid);
+      }
+      radix_sort(keys, cam_order);
+      order.insert(order.end(), cam_order.begin(), cam_order.end());
+    }
+    const int64_t n_valid = static_cast<int64_t>(order.size());
+    const int64_t chunk = (n_valid + n_workers - 1) / n_workers;
+    // slots[w * n_tiles + t]: pairs of worker w in tile t, then where worker w writes them;
+    // tiles[w]: the tiles of worker w's Gaussians, in order
     std::vector<int64_t> slots(n_workers * n_tiles, 0);
+    std::vector<std::vector<int64_t>> tiles(n_workers);
+    std::vector<int32_t> n_touched(n_valid, 0);
     at::parallel_for(0, n_workers, 1, [&](int64_t begin, int64_t end) {
       for (int64_t w = begin; w < end; ++w) {
         int64_t* hist = slots.data() + w * n_tiles;
-        for (int64_t gid = w * chunk; gid < std::min(total_g, (w + 1) * chunk); ++gid) {
-          visit_tiles(m, q, o, e, ok, v, gid, [&](int64_t t) { ++hist[t]; });
+        for (int64_t i = w * chunk; i < std::min(n_valid, (w + 1) * chunk); ++i) {
+          visit_tiles(m, q, o, e, ok, v, order[i], [&](int64_t t) {
+            ++hist[t];
+            ++n_touched[i];
+            tiles[w].push_back(t);
+          });
         }
       }
     });
@@ -116,22 +165,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     at::parallel_for(0, n_workers, 1, [&](int64_t begin, int64_t end) {
       for (int64_t w = begin; w < end; ++w) {
         int64_t* next = slots.data() + w * n_tiles;
-        for (int64_t gid = w * chunk; gid < std::min(total_g, (w + 1) * chunk); ++gid) {
-          visit_tiles(m, q, o, e, ok, v, gid, [&](int64_t t) { ids[next[t]++] = gid; });
-        }
-      }
-    });
-    // front to back within each tile; ties (equal depth) keep Gaussian order
-    std::atomic<int64_t> next_tile{0};
-    at::parallel_for(0, n_workers, 1, [&](int64_t begin, int64_t end) {
-      std::vector<std::pair<scalar_t, int64_t>> keyed;
-      for (int64_t w = begin; w < end; ++w) {
-        for (int64_t t = next_tile.fetch_add(1); t < n_tiles; t = next_tile.fetch_add(1)) {
-          int64_t* list = ids + starts[t];
-          keyed.resize(counts[t]);
-          for (int64_t i = 0; i < counts[t]; ++i) keyed[i] = {z[list[i]], list[i]};
-          std::sort(keyed.begin(), keyed.end());
-          for (int64_t i = 0; i < counts[t]; ++i) list[i] = keyed[i].second;
+        const int64_t* tile = tiles[w].data();
+        for (int64_t i = w * chunk; i < std::min(n_valid, (w + 1) * chunk); ++i) {
+          for (int32_t j = 0; j < n_touched[i]; ++j) ids[next[*tile++]++] = order[i];
         }
       }
     });

@@ -3,15 +3,16 @@
 // Algorithm: the tile-based front-to-back alpha blending of 3D Gaussian Splatting (Kerbl et
 // al., 2023), with gsplat v1.5's stopping rules (see raster_math.h). Work is split per 16x16
 // tile; threads take tiles from a shared counter so that busy central tiles do not serialise.
-// Within a tile the loop runs over the depth-sorted Gaussians, and for each Gaussian over
-// the rows of the tile its opacity-aware extent box reaches, 16 pixels at a time so the
-// compiler vectorises across pixels. A tile stops as soon as all its pixels have stopped.
+// Within a tile the loop runs over the depth-sorted Gaussians and, for each, over the
+// 8-pixel half rows its alpha >= 1/255 ellipse crosses (Footprint), 8 pixels at a time so
+// the compiler vectorises across pixels. Half rows whose pixels have all stopped are
+// skipped, and a tile stops as soon as all its pixels have.
 //
 // The backward pass recomputes the blend front to back (like the PyTorch reference in
 // splat3d/raster/composite.py) using the saved per-pixel count of visited Gaussians; the
 // blend weight of everything behind Gaussian i is the pixel total minus a running prefix.
-// Per-Gaussian gradients are summed over a tile's pixels in registers and added to a
-// per-worker buffer; buffers are reduced once at the end, so there are no data races.
+// Per-Gaussian gradients are summed over a tile's pixels in per-lane registers and added to
+// a per-worker buffer; buffers are reduced once at the end, so there are no data races.
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -27,27 +28,26 @@ namespace splat3d {
 namespace {
 
 constexpr int kGradSlots = 6;  // mean x, mean y, conic a, b, c, opacity
+constexpr int kHalf = 8;       // pixels per vectorised step (one AVX2 float register)
+constexpr int kHalves = kTilePixels / kHalf;
 
 struct Geometry {
   int64_t C, N, F, width, height, tiles_x, tiles_y;
+
+  int64_t x0(int64_t tile) const { return tile % (tiles_x * tiles_y) % tiles_x * kTile; }
+  int64_t y0(int64_t tile) const { return tile % (tiles_x * tiles_y) / tiles_x * kTile; }
+  int64_t cam(int64_t tile) const { return tile / (tiles_x * tiles_y); }
+  bool inside(int64_t tile, int p) const {
+    return y0(tile) + p / kTile < height && x0(tile) + p % kTile < width;
+  }
+  int64_t pixel(int64_t tile, int p) const {
+    return (cam(tile) * height + y0(tile) + p / kTile) * width + x0(tile) + p % kTile;
+  }
 };
 
 Geometry geometry(const at::Tensor& features, int64_t width, int64_t height) {
   return {features.size(0), features.size(1), features.size(2), width, height,
           (width + kTile - 1) / kTile, (height + kTile - 1) / kTile};
-}
-
-// Rows [r0, r1] of the tile at pixel origin y0 that the Gaussian's (padded) extent box
-// reaches; the same padding as splat3d/raster/binning.py, so skipped rows have alpha < 1/255.
-template <typename T>
-inline bool row_span(T mean, T extent, int64_t origin, int* r0, int* r1) {
-  const T r = extent * T(1.0001) + T(1e-3);
-  const T lo = std::ceil(mean - r - T(0.5) - T(origin));
-  const T hi = std::floor(mean + r - T(0.5) - T(origin));
-  if (!(lo <= T(kTile - 1)) || !(hi >= T(0))) return false;
-  *r0 = lo < T(0) ? 0 : static_cast<int>(lo);
-  *r1 = hi > T(kTile - 1) ? kTile - 1 : static_cast<int>(hi);
-  return true;
 }
 
 // Calls work(worker, tile) for every tile, each worker taking the next tile from a shared
@@ -64,177 +64,248 @@ void for_each_tile(int64_t n_tiles, int n_workers, const Work& work) {
   });
 }
 
+// Per-Gaussian record gathered once before the tile loops, so a pair costs one cache line:
+// mean (2), conic (3), opacity, padded x and y extents, padded ellipse level, features (F).
+constexpr int kRecord = 9;
+
 template <typename T>
-struct Inputs {
-  const T* means2d;
-  const T* conics;
-  const T* opacities;
-  const T* features;
-  const T* extents;
+at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
+                        const at::Tensor& opacities, const at::Tensor& features,
+                        const at::Tensor& extents) {
+  const int64_t CN = opacities.numel(), F = features.size(2);
+  auto packed = at::empty({CN, kRecord + F}, features.options());
+  const T* m = means2d.data_ptr<T>();
+  const T* q = conics.data_ptr<T>();
+  const T* o = opacities.data_ptr<T>();
+  const T* f = features.data_ptr<T>();
+  const T* e = extents.data_ptr<T>();
+  T* out = packed.data_ptr<T>();
+  at::parallel_for(0, CN, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      T* r = out + i * (kRecord + F);
+      r[0] = m[2 * i];
+      r[1] = m[2 * i + 1];
+      r[2] = q[3 * i];
+      r[3] = q[3 * i + 1];
+      r[4] = q[3 * i + 2];
+      r[5] = o[i];
+      // padding as in splat3d/raster/binning.py (extents) and binning_cpu.cpp (level)
+      r[6] = e[2 * i] * T(1.0001) + T(1e-3);
+      r[7] = e[2 * i + 1] * T(1.0001) + T(1e-3);
+      const double op = std::max(double(o[i]), 1.0 / 255.0);
+      r[8] = T(2.0 * std::log(255.0 * op) * (1.0 + 1e-3) + 1e-3);
+      for (int64_t ch = 0; ch < F; ++ch) r[kRecord + ch] = f[i * F + ch];
+    }
+  });
+  return packed;
+}
+
+// Where in a tile one Gaussian can have alpha >= 1/255, as bits 2r+h of the tile's 32 half
+// rows (row r, left or right 8 pixels): ``box`` from the padded extent box, refined per row
+// by row_halves with the exact (padded) ellipse. Pixels left out have alpha < 1/255, so
+// skipping them changes nothing.
+template <typename T>
+struct Footprint {
+  uint32_t box = 0;
+  const T* rec;
+  int64_t x0, y0;
+
+  Footprint(const T* record, int64_t tile_x0, int64_t tile_y0)
+      : rec(record), x0(tile_x0), y0(tile_y0) {
+    const double mx = rec[0], my = rec[1], ex = rec[6], ey = rec[7];
+    const double r_lo = std::max(0.0, std::ceil(my - ey - 0.5 - double(y0)));
+    const double r_hi = std::min(double(kTile - 1), std::floor(my + ey - 0.5 - double(y0)));
+    const double q_lo = std::max(0.0, std::ceil(mx - ex - 0.5 - double(x0)));
+    const double q_hi = std::min(double(kTile - 1), std::floor(mx + ex - 0.5 - double(x0)));
+    if (!(r_lo <= r_hi && q_lo <= q_hi)) return;
+    const int r0 = int(r_lo), r1 = int(r_hi), h0 = int(q_lo) / kHalf, h1 = int(q_hi) / kHalf;
+    const uint64_t rows = ((uint64_t(1) << (2 * (r1 - r0 + 1))) - 1) << (2 * r0);
+    const uint32_t cols = h0 == h1 ? (h0 == 0 ? 0x55555555u : 0xAAAAAAAAu) : 0xFFFFFFFFu;
+    box = uint32_t(rows) & cols;
+  }
+
+  // Halves of row r the ellipse a dx² + 2 b dx dy + c dy² <= level crosses, as two bits:
+  // for fixed dy it spans dx = (-b dy ± sqrt(a level - det dy²)) / a.
+  uint32_t row_halves(int r) const {
+    const double mx = rec[0], my = rec[1], a = rec[2], b = rec[3], c = rec[4];
+    const double dy = double(y0 + r) + 0.5 - my;
+    const double disc = a * double(rec[8]) - (a * c - b * b) * dy * dy;
+    if (disc < 0) return 0;
+    const double half_width = std::sqrt(disc) / a + 1e-3, centre = mx - b * dy / a;
+    const double q0 = std::ceil(centre - half_width - 0.5 - double(x0));
+    const double q1 = std::floor(centre + half_width - 0.5 - double(x0));
+    if (q0 > kTile - 1 || q1 < 0) return 0;
+    const int h0 = q0 < 0 ? 0 : int(q0) / kHalf, h1 = q1 > kTile - 1 ? 1 : int(q1) / kHalf;
+    return h0 == h1 ? (1u << h0) : 3u;
+  }
+};
+
+// Calls visit(r, h) for the half rows of ``todo`` (bits 2r+h) the exact ellipse crosses.
+template <typename T, typename Visit>
+inline void for_each_half(const Footprint<T>& fp, uint32_t todo, const Visit& visit) {
+  while (todo) {
+    const int r = __builtin_ctz(todo) / 2;
+    const uint32_t bits = (todo >> (2 * r)) & 3u & fp.row_halves(r);
+    todo &= ~(3u << (2 * r));
+    if (bits & 1u) visit(r, 0);
+    if (bits & 2u) visit(r, 1);
+  }
+}
+
+struct Bins {
   const int64_t* ids;
   const int64_t* starts;
   const int64_t* counts;
 };
 
 template <typename T>
-Inputs<T> inputs(const at::Tensor& means2d, const at::Tensor& conics,
-                 const at::Tensor& opacities, const at::Tensor& features,
-                 const at::Tensor& extents, const at::Tensor& ids, const at::Tensor& starts,
-                 const at::Tensor& counts) {
-  return {means2d.data_ptr<T>(), conics.data_ptr<T>(), opacities.data_ptr<T>(),
-          features.data_ptr<T>(), extents.data_ptr<T>(), ids.data_ptr<int64_t>(),
-          starts.data_ptr<int64_t>(), counts.data_ptr<int64_t>()};
-}
-
-template <typename T>
-void forward_tile(const Inputs<T>& in, const Geometry& g, int64_t tile, T* scratch, T* fsum,
-                  T* trans_out, int32_t* last_out) {
-  const int64_t per_cam = g.tiles_x * g.tiles_y;
-  const int64_t cam = tile / per_cam, tx = tile % per_cam % g.tiles_x,
-                ty = tile % per_cam / g.tiles_x;
-  const int64_t x0 = tx * kTile, y0 = ty * kTile;
-  const int64_t F = g.F;
-  T* trans = scratch;                        // [256]
-  T* done = trans + kTilePixels;             // [256] 1 once a pixel has stopped
-  T* weight = done + kTilePixels;            // [16] alpha_i T_i of the current row
-  T* acc = weight + kTile;                   // [F, 256]
+void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
+                  T* scratch, T* fsum, T* trans_out, int32_t* last_out) {
+  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = kRecord + F;
+  T* trans = scratch;             // [256]
+  T* done = trans + kTilePixels;  // [256] 1 once a pixel has stopped
+  T* acc = done + kTilePixels;    // [F, 256]
   int32_t last[kTilePixels];
-  int row_live[kTile];
-  int live = 0;
-  for (int r = 0; r < kTile; ++r) {
-    row_live[r] = 0;
-    for (int q = 0; q < kTile; ++q) {
-      const bool inside = y0 + r < g.height && x0 + q < g.width;
-      trans[r * kTile + q] = T(1);
-      done[r * kTile + q] = inside ? T(0) : T(1);
-      last[r * kTile + q] = 0;
-      row_live[r] += inside;
-    }
-    live += row_live[r];
+  int half_live[kHalves];
+  for (int h = 0; h < kHalves; ++h) half_live[h] = 0;
+  for (int p = 0; p < kTilePixels; ++p) {
+    const bool inside = g.inside(tile, p);
+    trans[p] = T(1);
+    done[p] = inside ? T(0) : T(1);
+    last[p] = 0;
+    half_live[p / kHalf] += inside;
   }
   std::fill(acc, acc + F * kTilePixels, T(0));
 
-  const int64_t start = in.starts[tile], count = in.counts[tile];
-  for (int64_t k = 0; k < count && live > 0; ++k) {
-    const int64_t gid = in.ids[start + k];
-    const T mx = in.means2d[2 * gid], my = in.means2d[2 * gid + 1];
-    int r0, r1;
-    if (!row_span(my, in.extents[2 * gid + 1], y0, &r0, &r1)) continue;
-    const T a = in.conics[3 * gid], b = in.conics[3 * gid + 1], c = in.conics[3 * gid + 2];
-    const T o = in.opacities[gid];
-    const T* f = in.features + gid * F;
+  uint32_t live_mask = 0;  // half rows with a pixel still blending
+  for (int h = 0; h < kHalves; ++h) live_mask |= half_live[h] > 0 ? (1u << h) : 0u;
+  const int64_t start = bins.starts[tile], count = bins.counts[tile];
+  for (int64_t k = 0; k < count && live_mask != 0; ++k) {
+    const T* rec = records + bins.ids[start + k] * rec_size;
+    const Footprint<T> fp(rec, x0, y0);
+    if ((fp.box & live_mask) == 0) continue;
+    const T mx = rec[0], my = rec[1], a = rec[2], b = rec[3], c = rec[4], o = rec[5];
+    const T* f = rec + kRecord;
     const int32_t taken = static_cast<int32_t>(k + 1);
-    for (int r = r0; r <= r1; ++r) {
-      if (row_live[r] == 0) continue;
+    for_each_half(fp, fp.box & live_mask, [&](int r, int h) {
+      const int hi = 2 * r + h, p0 = hi * kHalf;
       const T dy = T(y0 + r) + T(0.5) - my;
-      T* tr = trans + r * kTile;
-      T* dn = done + r * kTile;
-      int32_t* ls = last + r * kTile;
+      const T dx0 = T(x0 + h * kHalf) + T(0.5) - mx;
+      T weight[kHalf];
       int stops = 0;
 #pragma omp simd reduction(+ : stops)
-      for (int q = 0; q < kTile; ++q) {
-        const T dx = T(x0 + q) + T(0.5) - mx;
-        const T alpha = falloff_alpha(dx, dy, a, b, c, o);
-        const T t = tr[q];
+      for (int q = 0; q < kHalf; ++q) {
+        const int p = p0 + q;
+        const T alpha = falloff_alpha(dx0 + T(q), dy, a, b, c, o);
+        const T t = trans[p];
         const T next = t * (T(1) - alpha);
-        const bool open = dn[q] == T(0) && alpha >= Consts<T>::alpha_min;
+        const bool open = done[p] == T(0) && alpha >= Consts<T>::alpha_min;
         const bool stop = open && next <= Consts<T>::t_stop;
         const bool take = open && !stop;
         weight[q] = take ? alpha * t : T(0);
-        tr[q] = take ? next : t;
-        dn[q] = stop ? T(1) : dn[q];
-        ls[q] = take ? taken : ls[q];
+        trans[p] = take ? next : t;
+        done[p] = stop ? T(1) : done[p];
+        last[p] = take ? taken : last[p];
         stops += stop ? 1 : 0;
       }
       for (int64_t ch = 0; ch < F; ++ch) {
-        T* ac = acc + ch * kTilePixels + r * kTile;
+        T* ac = acc + ch * kTilePixels + p0;
         const T fc = f[ch];
 #pragma omp simd
-        for (int q = 0; q < kTile; ++q) ac[q] += weight[q] * fc;
+        for (int q = 0; q < kHalf; ++q) ac[q] += weight[q] * fc;
       }
-      row_live[r] -= stops;
-      live -= stops;
-    }
+      half_live[hi] -= stops;
+      if (half_live[hi] == 0) live_mask &= ~(1u << hi);
+    });
   }
 
-  for (int r = 0; r < kTile && y0 + r < g.height; ++r) {
-    for (int q = 0; q < kTile && x0 + q < g.width; ++q) {
-      const int64_t pix = (cam * g.height + y0 + r) * g.width + x0 + q;
-      trans_out[pix] = trans[r * kTile + q];
-      last_out[pix] = last[r * kTile + q];
-      for (int64_t ch = 0; ch < F; ++ch) fsum[pix * F + ch] = acc[ch * kTilePixels + r * kTile + q];
-    }
+  for (int p = 0; p < kTilePixels; ++p) {
+    if (!g.inside(tile, p)) continue;
+    const int64_t pix = g.pixel(tile, p);
+    trans_out[pix] = trans[p];
+    last_out[pix] = last[p];
+    for (int64_t ch = 0; ch < F; ++ch) fsum[pix * F + ch] = acc[ch * kTilePixels + p];
   }
 }
 
 template <typename T>
-void backward_tile(const Inputs<T>& in, const Geometry& g, int64_t tile, const T* fsum,
-                   const T* trans_final, const int32_t* last_in, const T* grad_fsum,
-                   const T* grad_trans, T* scratch, T* grads) {
-  const int64_t per_cam = g.tiles_x * g.tiles_y;
-  const int64_t cam = tile / per_cam, tx = tile % per_cam % g.tiles_x,
-                ty = tile % per_cam / g.tiles_x;
-  const int64_t x0 = tx * kTile, y0 = ty * kTile;
-  const int64_t F = g.F, slots = kGradSlots + F;
-  T* trans = scratch;               // [256] running transmittance
-  T* rest = trans + kTilePixels;    // [256] Σ_{j>i} w_j f_j·g + T_final dL/dT_final
-  T* fdotg = rest + kTilePixels;    // [16] f_i·g of the current row
-  T* weight = fdotg + kTile;        // [16]
-  T* gfeat = weight + kTile;        // [F, 256] dL/dfsum, tile-local
-  T* acc = gfeat + F * kTilePixels; // [slots] this Gaussian's gradient over the tile
+void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
+                   const T* fsum, const T* trans_final, const int32_t* last_in,
+                   const T* grad_fsum, const T* grad_trans, T* scratch, T* grads) {
+  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = kRecord + F;
+  const int64_t slots = kGradSlots + F;
+  T* trans = scratch;                  // [256] running transmittance
+  T* rest = trans + kTilePixels;       // [256] Σ_{j>i} w_j f_j·g + T_final dL/dT_final
+  T* gfeat = rest + kTilePixels;       // [F, 256] dL/dfsum, tile-local
+  T* lanes = gfeat + F * kTilePixels;  // [6 + F, 8] per-lane sums of the current Gaussian
   int32_t last[kTilePixels];
-  int32_t row_last[kTile];
-  int32_t tile_last = 0;
-  for (int r = 0; r < kTile; ++r) {
-    row_last[r] = 0;
-    for (int q = 0; q < kTile; ++q) {
-      const int p = r * kTile + q;
-      trans[p] = T(1);
-      rest[p] = T(0);
-      last[p] = 0;
-      for (int64_t ch = 0; ch < F; ++ch) gfeat[ch * kTilePixels + p] = T(0);
-      if (y0 + r >= g.height || x0 + q >= g.width) continue;
-      const int64_t pix = (cam * g.height + y0 + r) * g.width + x0 + q;
-      T k_total = grad_trans[pix] * trans_final[pix];
-      for (int64_t ch = 0; ch < F; ++ch) {
-        gfeat[ch * kTilePixels + p] = grad_fsum[pix * F + ch];
-        k_total += grad_fsum[pix * F + ch] * fsum[pix * F + ch];
-      }
-      rest[p] = k_total;
-      last[p] = last_in[pix];
-      row_last[r] = std::max(row_last[r], last[p]);
+  int32_t half_last[kHalves];
+  int32_t tile_last = 0;  // the blend of every pixel ends before this list index
+  for (int h = 0; h < kHalves; ++h) half_last[h] = 0;
+  for (int p = 0; p < kTilePixels; ++p) {
+    trans[p] = T(1);
+    rest[p] = T(0);
+    last[p] = 0;
+    for (int64_t ch = 0; ch < F; ++ch) gfeat[ch * kTilePixels + p] = T(0);
+    if (!g.inside(tile, p)) continue;
+    const int64_t pix = g.pixel(tile, p);
+    T k_total = grad_trans[pix] * trans_final[pix];
+    for (int64_t ch = 0; ch < F; ++ch) {
+      gfeat[ch * kTilePixels + p] = grad_fsum[pix * F + ch];
+      k_total += grad_fsum[pix * F + ch] * fsum[pix * F + ch];
     }
-    tile_last = std::max(tile_last, row_last[r]);
+    rest[p] = k_total;
+    last[p] = last_in[pix];
+    half_last[p / kHalf] = std::max(half_last[p / kHalf], last[p]);
+    tile_last = std::max(tile_last, last[p]);
   }
 
-  const int64_t start = in.starts[tile];
+  const int64_t start = bins.starts[tile];
+  T* l_mx = lanes;
+  T* l_my = l_mx + kHalf;
+  T* l_xx = l_my + kHalf;
+  T* l_xy = l_xx + kHalf;
+  T* l_yy = l_xy + kHalf;
+  T* l_g = l_yy + kHalf;
+  T* l_f = l_g + kHalf;  // [F, 8]
+  // half rows still inside their blend at step k, refreshed when one of them ends
+  uint32_t alive = 0;
+  int32_t next_end = 0;
   for (int64_t k = 0; k < tile_last; ++k) {
-    const int64_t gid = in.ids[start + k];
-    const T mx = in.means2d[2 * gid], my = in.means2d[2 * gid + 1];
-    int r0, r1;
-    if (!row_span(my, in.extents[2 * gid + 1], y0, &r0, &r1)) continue;
-    const T a = in.conics[3 * gid], b = in.conics[3 * gid + 1], c = in.conics[3 * gid + 2];
-    const T o = in.opacities[gid];
-    const T* f = in.features + gid * F;
-    std::fill(acc, acc + slots, T(0));
+    if (k >= next_end) {
+      alive = 0;
+      next_end = tile_last;
+      for (int h = 0; h < kHalves; ++h) {
+        if (half_last[h] <= k) continue;
+        alive |= 1u << h;
+        next_end = std::min(next_end, half_last[h]);
+      }
+    }
+    const int64_t gid = bins.ids[start + k];
+    const T* rec = records + gid * rec_size;
+    const Footprint<T> fp(rec, x0, y0);
+    if ((fp.box & alive) == 0) continue;
+    const T mx = rec[0], my = rec[1], a = rec[2], b = rec[3], c = rec[4], o = rec[5];
+    const T* f = rec + kRecord;
+    std::fill(lanes, lanes + slots * kHalf, T(0));
     bool touched = false;
-    for (int r = r0; r <= r1; ++r) {
-      if (row_last[r] <= k) continue;
+    for_each_half(fp, fp.box & alive, [&](int r, int h) {
+      const int hi = 2 * r + h, p0 = hi * kHalf;
       touched = true;
       const T dy = T(y0 + r) + T(0.5) - my;
-      const int p0 = r * kTile;
-      for (int q = 0; q < kTile; ++q) fdotg[q] = T(0);
+      const T dx0 = T(x0 + h * kHalf) + T(0.5) - mx;
+      T fdotg[kHalf], weight[kHalf];
+      for (int q = 0; q < kHalf; ++q) fdotg[q] = T(0);
       for (int64_t ch = 0; ch < F; ++ch) {
         const T* gc = gfeat + ch * kTilePixels + p0;
         const T fc = f[ch];
 #pragma omp simd
-        for (int q = 0; q < kTile; ++q) fdotg[q] += fc * gc[q];
+        for (int q = 0; q < kHalf; ++q) fdotg[q] += fc * gc[q];
       }
-      T s_mx = 0, s_my = 0, s_xx = 0, s_xy = 0, s_yy = 0, s_g = 0;
-#pragma omp simd reduction(+ : s_mx, s_my, s_xx, s_xy, s_yy, s_g)
-      for (int q = 0; q < kTile; ++q) {
+#pragma omp simd
+      for (int q = 0; q < kHalf; ++q) {
         const int p = p0 + q;
-        const T dx = T(x0 + q) + T(0.5) - mx;
+        const T dx = dx0 + T(q);
         const T alpha = falloff_alpha(dx, dy, a, b, c, o);
         const bool take = k < last[p] && alpha >= Consts<T>::alpha_min;
         const T t = trans[p];
@@ -243,26 +314,38 @@ void backward_tile(const Inputs<T>& in, const Geometry& g, int64_t tile, const T
         const T behind = rest[p] - wg;
         rest[p] = behind;
         const T one_minus = T(1) - alpha;
-        // dL/dpower = alpha dL/dalpha = w f·g - alpha (Σ behind) / (1 - alpha); zero where
-        // alpha was clamped at 0.999 or skipped
+        // dL/dpower = alpha dL/dalpha = w f·g - alpha (Σ behind) / (1 - alpha); zero
+        // where alpha was clamped at 0.999 or skipped
         const T d_power =
             take && alpha < Consts<T>::alpha_max ? wg - alpha * behind / one_minus : T(0);
         trans[p] = take ? t * one_minus : t;
         weight[q] = w;
-        falloff_grad(dx, dy, a, b, c, d_power, s_mx, s_my, s_xx, s_xy, s_yy, s_g);
+        falloff_grad(dx, dy, a, b, c, d_power, l_mx[q], l_my[q], l_xx[q], l_xy[q], l_yy[q],
+                     l_g[q]);
       }
-      falloff_grad_finish(FalloffMoments<T>{s_mx, s_my, s_xx, s_xy, s_yy, s_g}, o, acc);
       for (int64_t ch = 0; ch < F; ++ch) {
         const T* gc = gfeat + ch * kTilePixels + p0;
-        T s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int q = 0; q < kTile; ++q) s += weight[q] * gc[q];
-        acc[kGradSlots + ch] += s;
+        T* lf = l_f + ch * kHalf;
+#pragma omp simd
+        for (int q = 0; q < kHalf; ++q) lf[q] += weight[q] * gc[q];
       }
+    });
+    if (!touched) continue;
+    FalloffMoments<T> m;
+    for (int q = 0; q < kHalf; ++q) {
+      m.mx += l_mx[q];
+      m.my += l_my[q];
+      m.xx += l_xx[q];
+      m.xy += l_xy[q];
+      m.yy += l_yy[q];
+      m.g += l_g[q];
     }
-    if (touched) {
-      T* dst = grads + gid * slots;
-      for (int64_t j = 0; j < slots; ++j) dst[j] += acc[j];
+    T* dst = grads + gid * slots;
+    falloff_grad_finish(m, o, dst);
+    for (int64_t ch = 0; ch < F; ++ch) {
+      T s = 0;
+      for (int q = 0; q < kHalf; ++q) s += l_f[ch * kHalf + q];
+      dst[kGradSlots + ch] += s;
     }
   }
 }
@@ -300,16 +383,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cpu(
   auto last = at::zeros({g.C, height, width}, features.options().dtype(at::kInt));
   const int64_t n_tiles = tile_counts.numel();
   const int n_workers = workers();
+  const Bins bins{gaussian_ids.data_ptr<int64_t>(), tile_starts.data_ptr<int64_t>(),
+                  tile_counts.data_ptr<int64_t>()};
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "composite_forward_cpu", [&] {
-    const auto in = inputs<scalar_t>(means2d, conics, opacities, features, extents,
-                                     gaussian_ids, tile_starts, tile_counts);
-    const int64_t per_worker = 2 * kTilePixels + kTile + g.F * kTilePixels;
+    const auto records =
+        pack_records<scalar_t>(means2d, conics, opacities, features, extents);
+    const int64_t per_worker = (2 + g.F) * kTilePixels;
     std::vector<scalar_t> scratch(per_worker * n_workers);
     scalar_t* fs = fsum.data_ptr<scalar_t>();
     scalar_t* tr = trans.data_ptr<scalar_t>();
     int32_t* ls = last.data_ptr<int32_t>();
     for_each_tile(n_tiles, n_workers, [&](int w, int64_t tile) {
-      forward_tile(in, g, tile, scratch.data() + w * per_worker, fs, tr, ls);
+      forward_tile(records.data_ptr<scalar_t>(), bins, g, tile,
+                   scratch.data() + w * per_worker, fs, tr, ls);
     });
   });
   return {fsum, trans, last};
@@ -336,15 +422,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
   const int n_workers = workers();
   // one gradient buffer per worker: [workers, C*N, 6+F], summed at the end
   auto buffers = at::zeros({n_workers, g.C * g.N, slots}, features.options());
+  const Bins bins{gaussian_ids.data_ptr<int64_t>(), tile_starts.data_ptr<int64_t>(),
+                  tile_counts.data_ptr<int64_t>()};
   AT_DISPATCH_FLOATING_TYPES(dtype, "composite_backward_cpu", [&] {
-    const auto in = inputs<scalar_t>(means2d, conics, opacities, features, extents,
-                                     gaussian_ids, tile_starts, tile_counts);
-    const int64_t per_worker = 2 * kTilePixels + 2 * kTile + g.F * kTilePixels + slots;
+    const auto records =
+        pack_records<scalar_t>(means2d, conics, opacities, features, extents);
+    const int64_t per_worker = (2 + g.F) * kTilePixels + slots * kHalf;
     std::vector<scalar_t> scratch(per_worker * n_workers);
     scalar_t* buf = buffers.data_ptr<scalar_t>();
     const int64_t buf_stride = g.C * g.N * slots;
     for_each_tile(n_tiles, n_workers, [&](int w, int64_t tile) {
-      backward_tile(in, g, tile, fsum.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
+      backward_tile(records.data_ptr<scalar_t>(), bins, g, tile, fsum.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
                     last.data_ptr<int32_t>(), grad_fsum.data_ptr<scalar_t>(),
                     grad_trans.data_ptr<scalar_t>(), scratch.data() + w * per_worker,
                     buf + w * buf_stride);

@@ -1,0 +1,226 @@
+"""The native (C++) backend against the torch backend and the float64 brute-force renderer of
+test_rasterize.py: forward outputs, every gradient, screen-space info, thread-count
+independence, edge cases; plus a compile check of the CUDA sources with nvcc.
+
+Skips when the extension cannot be built here (no compiler); the build is cached on disk.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_rasterize import leaves, random_scene, reference_render, render_loss, ring_cameras
+
+from splat3d import Cameras, Gaussians
+from splat3d.raster import native_backend
+from splat3d.rasterize import rasterize
+
+TOL64 = dict(rtol=1e-7, atol=1e-9)  # float64 native vs torch backend and vs the reference
+TOL32 = dict(rtol=2e-3, atol=2e-4)  # float32 native vs the float64 reference
+TOL32_PAIR = dict(rtol=1e-4, atol=1e-5)  # float32 native vs float32 torch (or itself)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def extension():
+    if native_backend.load() is None:
+        pytest.skip("native extension cannot be built here (see the warning for why)")
+
+
+def render_all(g: Gaussians, cams: Cameras, backend: str, weights=None, **kw):
+    """Forward outputs, means2d gradient, radii and parameter gradients of one render."""
+    params = leaves(g)
+    for p in params:
+        p.grad = None
+    out = rasterize(g, cams, backend=backend, **kw)
+    out.means2d.retain_grad()
+    outs = (out.rgb, out.alpha, out.depth)
+    if weights is None:
+        gen = torch.Generator().manual_seed(1)
+        weights = tuple(torch.randn(o.shape, generator=gen, dtype=o.dtype) for o in outs)
+    render_loss(outs, weights).backward()
+    grads = {name: p.grad.clone() for name, p in zip(g.tensors(), params, strict=True)}
+    return out, grads
+
+
+def assert_same(a, b, tol, what=""):
+    out_a, grads_a = a
+    out_b, grads_b = b
+    for name in ("rgb", "alpha", "depth", "means2d"):
+        torch.testing.assert_close(getattr(out_a, name), getattr(out_b, name), **tol,
+                                   msg=lambda m, n=name: f"{what} {n}: {m}")
+    torch.testing.assert_close(out_a.means2d.grad, out_b.means2d.grad, **tol,
+                               msg=lambda m: f"{what} means2d.grad: {m}")
+    assert torch.equal(out_a.radii, out_b.radii), f"{what} radii differ"
+    for name in grads_a:
+        torch.testing.assert_close(grads_a[name], grads_b[name], **tol,
+                                   msg=lambda m, n=name: f"{what} d{n}: {m}")
+
+
+CASES = [
+    (0, 0, "classic", 1, (37, 29)),
+    (1, 1, "antialiased", 2, (40, 24)),
+    (2, 2, "classic", 3, (33, 47)),
+    (3, 3, "antialiased", 2, (50, 36)),
+]
+
+
+@pytest.mark.parametrize("seed,sh_degree,mode,n_cams,size", CASES)
+def test_float64_matches_torch_backend_and_bruteforce(seed, sh_degree, mode, n_cams, size):
+    g = random_scene(60, seed, sh_degree)
+    cams = ring_cameras(n_cams, *size, seed=seed)
+    bg = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64)
+    native = render_all(g, cams, "native", background=bg, mode=mode)
+    assert native[0].alpha.max() > 0.5, "scene should cover part of the image"
+    assert_same(native, render_all(g, cams, "torch", background=bg, mode=mode), TOL64, "torch")
+
+    ref = reference_render(g, cams, sh_degree, bg, mode == "antialiased")
+    gen = torch.Generator().manual_seed(seed)
+    weights = tuple(torch.randn(r.shape, generator=gen, dtype=torch.float64) for r in ref)
+    out, grads = render_all(g, cams, "native", weights, background=bg, mode=mode)
+    params = leaves(g)
+    for p in params:
+        p.grad = None
+    render_loss(ref, weights).backward()
+    for name, r in zip(("rgb", "alpha", "depth"), ref, strict=True):
+        torch.testing.assert_close(getattr(out, name), r, **TOL64)
+    for (name, ours), p in zip(grads.items(), params, strict=True):
+        torch.testing.assert_close(ours, p.grad, **TOL64, msg=lambda m, n=name: f"d{n}: {m}")
+
+
+@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+def test_float32_close_to_torch_float32_and_float64_reference(mode):
+    g = random_scene(300, 7, 3)
+    cams = ring_cameras(2, 70, 50, seed=7)
+    g32, cams32 = g.to(dtype=torch.float32), cams.to(dtype=torch.float32)
+    native = render_all(g32, cams32, "native", mode=mode)
+    torch32 = render_all(g32, cams32, "torch", mode=mode)
+    for name in ("rgb", "alpha", "depth"):
+        torch.testing.assert_close(getattr(native[0], name), getattr(torch32[0], name),
+                                   **TOL32_PAIR)
+    for name, grad in native[1].items():
+        scale = torch32[1][name].abs().max().clamp(min=1e-6)
+        torch.testing.assert_close(grad / scale, torch32[1][name] / scale, rtol=0, atol=1e-4,
+                                   msg=lambda m, n=name: f"d{n}: {m}")
+    ref = reference_render(g, cams, 3, torch.zeros(3), mode == "antialiased")
+    torch.testing.assert_close(native[0].rgb.double(), ref[0], **TOL32)
+    torch.testing.assert_close(native[0].alpha.double(), ref[1], **TOL32)
+
+
+def test_results_do_not_depend_on_thread_count():
+    g = random_scene(2000, 9, 3).to(dtype=torch.float32)
+    g.log_scales.data -= 1.0
+    cams = ring_cameras(2, 96, 80, seed=9).to(dtype=torch.float32)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = render_all(g, cams, "native")
+        torch.set_num_threads(2)
+        two = render_all(g, cams, "native")
+    finally:
+        torch.set_num_threads(threads)
+    assert_same(one, two, TOL32_PAIR, "1 vs 2 threads")
+
+
+def test_features_and_camera_batches():
+    g = random_scene(80, 5, 0)
+    cams = ring_cameras(3, 31, 23, seed=5)
+    feats = torch.rand(80, 5, dtype=torch.float64)
+    both = rasterize(g, cams, colors=feats, backend="native")
+    assert both.rgb.shape == (3, 23, 31, 5)
+    torch.testing.assert_close(both.rgb, reference_render(g, cams, 0, torch.zeros(5), False,
+                                                          colors=feats)[0], **TOL64)
+    single = rasterize(g, cams[1], colors=feats, backend="native")
+    torch.testing.assert_close(single.rgb[0], both.rgb[1], **TOL64)
+    per_camera = torch.rand(3, 80, 2, dtype=torch.float64)
+    torch.testing.assert_close(rasterize(g, cams, colors=per_camera, backend="native").rgb,
+                               rasterize(g, cams, colors=per_camera, backend="torch").rgb,
+                               **TOL64)
+
+
+def test_long_lists_in_one_tile():
+    n = 400
+    gen = torch.Generator().manual_seed(3)
+    g = Gaussians(torch.randn(n, 3, generator=gen) * 0.01, torch.randn(n, 4, generator=gen),
+                  torch.full((n, 3), -4.5), torch.full((n,), -2.5),
+                  torch.rand(n, 1, 3, generator=gen)).to(dtype=torch.float64)
+    cams = Cameras.from_look_at(torch.tensor([[0.0, -3.0, 0.0]]), torch.zeros(1, 3), 0.2, 16,
+                                16).to(dtype=torch.float64)
+    assert_same(render_all(g, cams, "native"), render_all(g, cams, "torch"), TOL64)
+
+
+def edge_scene() -> tuple[Gaussians, Cameras]:
+    cams = Cameras.from_look_at(torch.tensor([[0.0, -2.0, 0.0]]), torch.zeros(1, 3), 1.0, 24, 20)
+    means = torch.tensor([[0.0, -2.5, 0.0],   # behind the camera
+                          [0.0, -1.995, 0.0],  # straddling the near plane
+                          [0.1, 0.0, 0.0], [0.0, 0.0, 0.1], [-0.2, 0.0, 0.0], [0.0, 0.5, 0.2]])
+    log_scales = torch.tensor([[-2.0] * 3, [-1.0] * 3, [math.log(1e-8)] * 3,
+                               [math.log(1e4)] * 3, [-2.0] * 3, [-3.0, -1.0, math.log(1e-8)]])
+    logits = torch.tensor([0.0, 0.0, 20.0, 0.0, -30.0, 0.0])  # opacity ~1 and ~0
+    gen = torch.Generator().manual_seed(0)
+    g = Gaussians(means, torch.randn(6, 4, generator=gen), log_scales, logits,
+                  torch.rand(6, 4, 3, generator=gen))
+    return g.to(dtype=torch.float64), cams.to(dtype=torch.float64)
+
+
+@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+@pytest.mark.parametrize("case", ["edge", "empty", "1x1"])
+def test_edge_cases_match_torch_backend(mode, case):
+    g, cams = edge_scene()
+    if case == "empty":
+        g = Gaussians.empty(1).to(dtype=torch.float64)
+    elif case == "1x1":
+        cams = cams.resized(1, 1)
+    native = render_all(g, cams, "native", mode=mode)
+    for t in (native[0].rgb, native[0].alpha, native[0].depth, *native[1].values()):
+        assert torch.isfinite(t).all()
+    assert_same(native, render_all(g, cams, "torch", mode=mode), TOL64)
+    if case == "edge":
+        assert native[0].radii[0, 0].eq(0).all(), "Gaussian behind the camera must be culled"
+
+
+def test_near_plane_argument():
+    g, cams = edge_scene()
+    for near in (0.01, 0.3, 2.0):
+        assert_same(render_all(g, cams, "native", near=near),
+                    render_all(g, cams, "torch", near=near), TOL64, f"near={near}")
+
+
+def test_falls_back_with_one_warning_without_a_compiler(tmp_path):
+    code = ("import warnings, torch\n"
+            "from splat3d import Cameras, Gaussians\n"
+            "from splat3d.rasterize import rasterize\n"
+            "g = Gaussians.random_box(50, extent=0.5)\n"
+            "cams = Cameras.from_look_at(torch.tensor([[0., -3., 0.]]), torch.zeros(1, 3), 0.9,"
+            " 16, 12)\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    a = rasterize(g, cams, backend='native').rgb\n"
+            "    b = rasterize(g, cams, backend='native').rgb\n"
+            "msgs = [str(w.message) for w in caught]\n"
+            "assert len(msgs) == 1 and '\\n' not in msgs[0], msgs\n"
+            "assert torch.equal(a, rasterize(g, cams, backend='torch').rgb)\n"
+            "print(msgs[0])\n")
+    env = dict(os.environ, CXX=str(tmp_path / "no-such-compiler"),
+               XDG_CACHE_HOME=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "native rasterizer unavailable" in done.stdout and "torch backend" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
+def test_cuda_kernels_compile_with_nvcc(tmp_path):
+    kernels = native_backend.SOURCE_DIR / "cuda" / "composite_cuda.cu"
+    cmd = ["nvcc", "-c", str(kernels), "-o", str(tmp_path / "k.o"), "-std=c++17", "-O3",
+           f"-I{native_backend.SOURCE_DIR / 'include'}",
+           "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert Path(tmp_path / "k.o").stat().st_size > 0
