@@ -29,7 +29,7 @@ from splat3d.rasterize import rasterize
 from splat3d.sh import rgb_to_sh_dc
 from splat3d.strategy import DefaultStrategy
 from splat3d.train.config import InitConfig, TrainConfig
-from splat3d.train.trainer import train
+from splat3d.train.trainer import torch_threads, train
 
 SCENE_CENTER = (0.0, 0.0, 0.25)
 
@@ -138,7 +138,7 @@ def render_dataset(scene: Gaussians, n_train: int, n_test: int, size: int,
                      background, scale, names=names)
 
 
-def demo_config(output_dir: Path, steps: int = 1500, num_random: int = 3000) -> TrainConfig:
+def demo_config(output_dir: Path, steps: int = 500, num_random: int = 2000) -> TrainConfig:
     """The demo's training settings: 3DGS schedule compressed to ``steps`` steps."""
     refine_every = max(steps // 15, 10)
     return TrainConfig(
@@ -152,10 +152,10 @@ def demo_config(output_dir: Path, steps: int = 1500, num_random: int = 3000) -> 
     )
 
 
-def run_demo(output_dir: Path | str = Path("outputs/demo"), *, steps: int = 1500,
+def run_demo(output_dir: Path | str = Path("outputs/demo"), *, steps: int = 500,
              image_size: int = 64, n_train: int = 24, n_test: int = 6,
-             num_random: int = 3000, overwrite: bool = True, progress: bool = True,
-             seed: int = 0) -> dict[str, Any]:
+             num_random: int = 2000, overwrite: bool = True, progress: bool = True,
+             seed: int = 0, threads: int | None = 1) -> dict[str, Any]:
     """Build, render and reconstruct the demo scene; print and return the test scores.
 
     Args:
@@ -168,14 +168,16 @@ def run_demo(output_dir: Path | str = Path("outputs/demo"), *, steps: int = 1500
         overwrite: replace an earlier demo run in ``output_dir``.
         progress: show the progress bar.
         seed: seed of the scene and of training.
+        threads: torch CPU threads (1 keeps a shared machine from stalling the demo).
 
     Returns:
         ``{"test_psnr", "test_ssim", "num_gaussians", "seconds", "run_dir"}``.
     """
     t0 = time.perf_counter()
-    data = render_dataset(build_scene(seed=seed), n_train, n_test, image_size)
+    with torch_threads(threads):
+        data = render_dataset(build_scene(seed=seed), n_train, n_test, image_size)
     config = replace(demo_config(Path(output_dir), steps, num_random), overwrite=overwrite,
-                     progress=progress, seed=seed)
+                     progress=progress, seed=seed, threads=threads)
     run_dir = train(config, dataset=data)
     from splat3d.train.outputs import read_json
 

@@ -98,6 +98,9 @@ class TrainConfig:
     """Rasterizer backend."""
     device: str = "cpu"
     """Torch device."""
+    threads: int | None = None
+    """CPU threads for torch during training (None: leave torch's setting). On a machine
+    shared with other jobs, 1 is often several times faster than oversubscribed threads."""
     progress: bool = True
     """Show a progress bar."""
     lr: LearningRates = field(default_factory=LearningRates)

@@ -89,10 +89,23 @@ def train(config: TrainConfig, dataset: SceneData | None = None) -> Path:
     if not train_ids:
         raise ValueError("the dataset's 'train' split has no views")
     split_indices(data, config.eval_split)
-    state = _restore(config, data) if config.resume else _initial_state(config, data)
-    _loop(config, data, train_ids, state)
-    rd.finish(config, state.params, state.history, state.evals, state.elapsed)
+    with torch_threads(config.threads):
+        state = _restore(config, data) if config.resume else _initial_state(config, data)
+        _loop(config, data, train_ids, state)
+        rd.finish(config, state.params, state.history, state.evals, state.elapsed)
     return config.output_dir
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (None: unchanged), then restore."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _initial_state(config: TrainConfig, data: SceneData) -> TrainState:
