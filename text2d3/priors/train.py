@@ -12,7 +12,7 @@ rasterizer (:func:`text2d3.procedural.render_dataset`), then trains
 
 Presets are in :data:`PRESETS` (``full`` for the committed weights, ``smoke`` for tests); any
 field can be overridden on the command line, e.g. ``full --pixel.steps 500``. Everything is
-seeded; on a 2-core CPU ``full`` takes about 40 minutes.
+seeded; on a shared 2-core CPU ``full`` takes about 35 minutes.
 """
 
 from __future__ import annotations
@@ -89,24 +89,28 @@ class TrainConfig:
     """The latent prior's first stage."""
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     """The classifier."""
-    pixel: OptimConfig = OptimConfig(steps=1200)
+    pixel: OptimConfig = OptimConfig(steps=3000)
     """Pixel-prior optimisation."""
-    latent: OptimConfig = OptimConfig(steps=1000)
+    latent: OptimConfig = OptimConfig(steps=2500)
     """Latent-prior optimisation."""
-    autoencoder_optim: OptimConfig = OptimConfig(steps=400, lr=1e-3, ema_decay=0.0)
+    autoencoder_optim: OptimConfig = OptimConfig(steps=800, lr=1e-3, ema_decay=0.0)
     """Autoencoder optimisation."""
-    classifier_optim: OptimConfig = OptimConfig(steps=250, lr=2e-3, ema_decay=0.0)
+    classifier_optim: OptimConfig = OptimConfig(steps=400, lr=2e-3, ema_decay=0.0)
     """Classifier optimisation."""
     cond_dropout: float = 0.15
     """Probability of replacing a caption by the null tokens (classifier-free guidance)."""
     latent_penalty: float = 1e-3
     """Weight of the L2 penalty on the autoencoder's latents."""
+    threads: int = 1
+    """torch CPU threads. One is fastest on a shared machine: with more, every small op waits
+    at a barrier for a thread the OS has descheduled (measured 6.5 s vs 0.1 s per latent step
+    at a load of 6 on 2 cores)."""
 
 
 _SMOKE_DATA = DataConfig(objects_per_label=1, views_per_object=2, seed=0)
 _SMOKE_OPTIM = OptimConfig(steps=3, batch_size=8, warmup=1, ema_decay=0.5)
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
-    "full": ("The committed weights (about 40 minutes on 2 CPU cores).", TrainConfig()),
+    "full": ("The committed weights (about 35 minutes on 2 CPU cores).", TrainConfig()),
     "smoke": ("Seconds-long run of every stage on tiny data (tests).", TrainConfig(
         prior_data=_SMOKE_DATA,
         classifier_data=replace(_SMOKE_DATA, seed=1),
@@ -274,6 +278,7 @@ def train_prior(
 
 def run(config: TrainConfig) -> dict:
     """Train the requested parts into ``config.out_dir``; returns the facts it recorded."""
+    torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report: dict = {}

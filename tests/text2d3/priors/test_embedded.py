@@ -144,3 +144,14 @@ def test_shipped_priors_follow_the_prompt(kind: str) -> None:
                "a purple cylinder", "an orange cube"]
     images = generate(load_embedded(kind), prompts, steps=10, method="dpmpp2m", guidance=3.0)
     assert prompt_accuracy(load_classifier(), images, prompts).colour >= 0.8
+
+
+@needs_weights
+def test_sample_command_writes_pngs(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from text2d3.priors.cli import sample_image
+
+    paths = sample_image("a red cube", tmp_path / "cube.png", steps=4, num=2, size=64)
+    assert [p.name for p in paths] == ["cube_0.png", "cube_1.png"]
+    assert Image.open(paths[0]).size == (64, 64)
