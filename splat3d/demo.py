@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
-from jaxtyping import Float
 from torch import Tensor
 
 from splat3d.cameras import Cameras
+from splat3d.data import SceneDataset, rig_radius
 from splat3d.gaussians import Gaussians
 from splat3d.rasterize import rasterize
 from splat3d.sh import rgb_to_sh_dc
@@ -32,21 +32,6 @@ from splat3d.train.config import InitConfig, TrainConfig
 from splat3d.train.trainer import torch_threads, train
 
 SCENE_CENTER = (0.0, 0.0, 0.25)
-
-
-@dataclass
-class DemoScene:
-    """Rendered views of the procedural scene, in the layout the trainer reads."""
-
-    images: Float[Tensor, "N H W 3"]
-    alpha: Float[Tensor, "N H W 1"] | None
-    cameras: Cameras
-    splits: dict[str, list[int]]
-    background: tuple[float, float, float]
-    scene_scale: float
-    points: Tensor | None = None
-    point_colors: Tensor | None = None
-    names: list[str] = field(default_factory=list)
 
 
 def _surface_gaussians(points: Tensor, normals: Tensor, rgb: Tensor, size: float) -> Gaussians:
@@ -120,7 +105,7 @@ def ring_cameras(n: int, size: int, radius: float = 3.2, height: float = 1.6,
 
 @torch.no_grad()
 def render_dataset(scene: Gaussians, n_train: int, n_test: int, size: int,
-                   background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> DemoScene:
+                   background: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> SceneDataset:
     """Render train views on one ring and test views on the ring offset by half a step."""
     cams = Cameras.cat([ring_cameras(n_train, size),
                         ring_cameras(n_test, size, phase=math.pi / max(n_test, 1) + 0.1)])
@@ -129,13 +114,10 @@ def render_dataset(scene: Gaussians, n_train: int, n_test: int, size: int,
         out = rasterize(scene, cams[i], background=torch.tensor(background), backend="torch")
         rgb.append(out.rgb.clamp(0, 1))
         alpha.append(out.alpha)
-    centers = cams.centers
-    scale = float((centers - centers.mean(0)).norm(dim=-1).max()) * 1.1
     names = [f"train_{i:03d}" for i in range(n_train)] + [f"test_{i:03d}" for i in range(n_test)]
-    return DemoScene(torch.cat(rgb), torch.cat(alpha), cams,
-                     {"train": list(range(n_train)),
-                      "test": list(range(n_train, n_train + n_test))},
-                     background, scale, names=names)
+    splits = {"train": list(range(n_train)), "test": list(range(n_train, n_train + n_test))}
+    return SceneDataset(torch.cat(rgb), cams, splits, names, rig_radius(cams, splits["train"]),
+                        background, alpha=torch.cat(alpha), format="demo")
 
 
 def demo_config(output_dir: Path, steps: int = 500, num_random: int = 2000) -> TrainConfig:

@@ -58,10 +58,19 @@ def frame_name(data: SceneData, index: int) -> str:
 
 
 def scene_center(data: SceneData) -> Float[Tensor, " 3"]:
-    """Where the cameras look: the seed points' mean, else the camera centres' mean."""
+    """Where the scene is: the seed points' mean; without points, the point closest (least
+    squares) to all optical axes, which for an object-centric rig is the object; for nearly
+    parallel axes (forward-facing captures), the camera centres' mean."""
     if data.points is not None and len(data.points):
         return data.points.float().mean(0)
-    return data.cameras.centers.mean(0)
+    c2w = data.cameras.cam_to_world.double()
+    dirs, centers = c2w[:, :3, 2], c2w[:, :3, 3]  # OpenCV: +z looks forward
+    proj = torch.eye(3, dtype=torch.float64) - dirs[:, :, None] * dirs[:, None, :]  # [N,3,3]
+    a, b = proj.sum(0), (proj @ centers[:, :, None]).sum(0)
+    eig = torch.linalg.eigvalsh(a)
+    if eig[0] < 1e-3 * eig[-1] or len(centers) < 2:
+        return centers.mean(0).float()
+    return torch.linalg.solve(a, b)[:, 0].float()
 
 
 def background_color(data: SceneData) -> Float[Tensor, " 3"]:

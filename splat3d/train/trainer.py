@@ -162,7 +162,7 @@ def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainS
                 st.evals[st.step] = evaluate_views(gaussians_from_params(st.params), data,
                                                    config, degree, images)
                 bar.note(f"step {st.step}: test PSNR {st.evals[st.step]['psnr']:.2f} dB, "
-                         f"SSIM {st.evals[st.step]['ssim']:.4f}, {n} Gaussians")
+                         f"SSIM {st.evals[st.step]['ssim']:.4f}, {n} Gaussians, {st.elapsed:.0f} s")
             if st.step % config.checkpoint_every == 0 or st.step == config.max_steps \
                     or interrupted.is_set():
                 _save(config, st)

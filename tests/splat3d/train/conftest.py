@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from splat3d.demo import DemoScene, build_scene, demo_config, render_dataset
+from splat3d.data import SceneDataset
+from splat3d.demo import build_scene, demo_config, render_dataset
 from splat3d.train import TrainConfig
 from splat3d.train.trainer import torch_threads
 
 
 @pytest.fixture(scope="session")
-def tiny_scene() -> DemoScene:
+def tiny_scene() -> SceneDataset:
     with torch_threads(1):
         return render_dataset(build_scene(seed=0), n_train=6, n_test=2, size=32)
 
