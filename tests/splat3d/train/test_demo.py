@@ -7,12 +7,14 @@ from pathlib import Path
 import torch
 
 from splat3d.demo import build_scene, render_dataset, run_demo
+from splat3d.train.trainer import torch_threads
 
 
 def test_scene_renders_objects_on_white(tmp_path: Path) -> None:
     scene = build_scene()
     assert len(scene) > 2000 and torch.isfinite(scene.means).all()
-    data = render_dataset(scene, n_train=3, n_test=1, size=24)
+    with torch_threads(1):
+        data = render_dataset(scene, n_train=3, n_test=1, size=24)
     assert data.images.shape == (4, 24, 24, 3) and data.splits["test"] == [3]
     assert data.alpha is not None and data.alpha.amax() > 0.99  # the objects are opaque
     assert data.images.std() > 0.1  # not a blank image
