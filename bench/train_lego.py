@@ -1,7 +1,8 @@
 """Test PSNR versus wall time of 3DGS training on the NeRF-synthetic lego subset (CPU).
 
 Usage:
-    python bench/train_lego.py [--preset fast] [--steps N] [--threads 1] [--out DIR]
+    python bench/train_lego.py [--preset fast] [--steps N] [--threads 1] [--backend torch]
+                               [--out DIR]
 
 Data: /work/shared/data/nerf_synthetic_lego_subset (20 train / 4 test views) downscaled 4x to
 200x200, white background. Random initialisation in the ±1.3 cube (as 3DGS does for
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--preset", default="fast", choices=sorted(TRAIN_PRESETS))
     parser.add_argument("--steps", type=int, default=None, help="override max_steps")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--backend", default="torch", help="rasterizer backend")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_train_lego"))
     args = parser.parse_args()
 
@@ -43,7 +45,7 @@ def main() -> None:
     init = dataclasses.replace(config.init, kind="random",
                                random_extent=INIT_HALF_SIZE / data.scene_scale)
     config = dataclasses.replace(config, output_dir=args.out, overwrite=True, init=init,
-                                 threads=args.threads, progress=False)
+                                 threads=args.threads, progress=False, backend=args.backend)
     if args.steps is not None:
         config = dataclasses.replace(config, max_steps=args.steps)
     t0 = time.perf_counter()
@@ -54,7 +56,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} torch threads available, bench threads={args.threads}")
     print(f"preset={args.preset} steps={config.max_steps} images={data.images.shape[1]}px "
-          f"wall={wall:.0f}s (training {metrics['train_seconds']:.0f}s)")
+          f"backend={args.backend} wall={wall:.0f}s (training {metrics['train_seconds']:.0f}s)")
     print(f"{'step':>6} {'train s':>8} {'#Gauss':>8} {'PSNR':>7} {'SSIM':>7}")
     for step, ev in sorted((int(k), v) for k, v in metrics["evals"].items()):
         gauss = next((h["num_gaussians"] for h in metrics["history"] if h["step"] == step), -1)
