@@ -118,8 +118,7 @@ def finish(config: TrainConfig, params: torch.nn.ParameterDict,
         "evals": {str(k): v for k, v in sorted(evals.items())},
         "history": history,
     })
-    plot_training_curves(out / "training_curves.png", history,
-                         {k: v for k, v in evals.items()})
+    plot_training_curves(out / "training_curves.png", history, evals)
 
 
 def load_run_gaussians(run_dir: Path) -> Gaussians:
