@@ -9,7 +9,7 @@ Used as a subprocess by the browser tests (and so to make ``docs/viewer_screensh
 Prints one JSON line ``{"scene": URL, "empty": URL, "server": URL}`` once all three serve,
 then runs until killed::
 
-    python tests/viewer/serve_scene.py
+    python tests/viewer/serve_scene.py [--screenshot-dir DIR]
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import torch
+import tyro
 from torch import Tensor
 
 from splat3d import Cameras, Gaussians, rasterize
@@ -36,11 +38,11 @@ BOXES = {  # the demo objects' bounding boxes, as a detector would report them
 }
 
 
-def start_viewer(gaussians: Gaussians, mode: RenderMode, cameras: Cameras,
-                 thumbs: Tensor) -> Viewer:
-    viewer = Viewer(SceneState(gaussians), ViewerConfig(port=0, mode=mode,
-                                                        render_resolution=384,
-                                                        preview_resolution=128))
+def start_viewer(gaussians: Gaussians, mode: RenderMode, cameras: Cameras, thumbs: Tensor,
+                 screenshot_dir: Path) -> Viewer:
+    viewer = Viewer(SceneState(gaussians), ViewerConfig(
+        port=0, mode=mode, render_resolution=384, preview_resolution=128,
+        screenshot_dir=screenshot_dir))
     viewer.set_training_cameras(cameras, thumbs, [f"train_{i:03d}" for i in range(8)])
     viewer.server.initial_camera.position = EYE
     viewer.server.initial_camera.look_at = SCENE_CENTER
@@ -51,18 +53,21 @@ def start_viewer(gaussians: Gaussians, mode: RenderMode, cameras: Cameras,
     return viewer
 
 
-def main() -> None:
+def main(screenshot_dir: Path = Path("screenshots")) -> None:
+    """Serve the three viewers; the screenshot buttons write into ``screenshot_dir``."""
     scene = build_scene()
     cameras = ring_cameras(8, 48)  # small: thumbnails only, and quick on a busy CPU
     with torch.no_grad():
         thumbs = rasterize(scene, cameras, background=torch.ones(3)).rgb
-    viewers = {"scene": start_viewer(scene, "client", cameras, thumbs),
-               "empty": start_viewer(Gaussians.empty(0), "client", cameras, thumbs),
-               "server": start_viewer(scene, "server", cameras, thumbs)}
+    viewers = {"scene": start_viewer(scene, "client", cameras, thumbs, screenshot_dir),
+               "empty": start_viewer(Gaussians.empty(0), "client", cameras, thumbs,
+                                     screenshot_dir / "empty"),
+               "server": start_viewer(scene, "server", cameras, thumbs,
+                                      screenshot_dir / "server")}
     print(json.dumps({name: v.url for name, v in viewers.items()}), flush=True)
     while True:
         time.sleep(3600)
 
 
 if __name__ == "__main__":
-    main()
+    tyro.cli(main)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
+import time
+import urllib.request
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -167,3 +172,57 @@ def test_serve_starts_a_viewer_for_a_file(tmp_path):
     save_ply(tmp_path / "scene.ply", Gaussians.random_box(40))
     with serve(tmp_path / "scene.ply", ViewerConfig(port=0)) as v:
         assert v.state.snapshot().num_gaussians == 40
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_live_updates_reach_connected_browsers(monkeypatch):
+    viewer = Viewer(SceneState(Gaussians.random_box(10)),
+                    ViewerConfig(port=0, poll_seconds=0.01, splat_push_seconds=0.0))
+    try:
+        browser = SimpleNamespace(  # what the viewer touches on a connected client
+            scene=SimpleNamespace(set_background_image=lambda image: None),
+            camera=SimpleNamespace(near=0.01))
+        monkeypatch.setattr(viewer.server, "get_clients", lambda: {0: browser})
+        viewer.update(Gaussians.random_box(25), step=7, metrics={"loss": 0.5, "psnr": 20.0})
+        assert wait_until(lambda: viewer._splat_version == viewer.state.version)
+        assert wait_until(lambda: "Step: 7" in viewer.panel.stats.content)
+        assert "Gaussians: 25" in viewer.panel.stats.content
+        assert "PSNR: 20.00 dB" in viewer.panel.stats.content
+
+        viewer.set_settings(dataclasses.replace(viewer.settings, mode="server"))
+        viewer.update(Gaussians.random_box(30), step=8)
+        time.sleep(0.1)
+        assert viewer._splat_version < viewer.state.version, "server mode uploads no splats"
+        viewer.set_settings(dataclasses.replace(viewer.settings, mode="client"))
+        assert wait_until(lambda: viewer._splat_version == viewer.state.version)
+    finally:
+        viewer.close()
+
+
+def test_view_command_serves_the_page_and_refuses_open_hosts(tmp_path):
+    save_ply(tmp_path / "scene.ply", Gaussians.random_box(40))
+    command = [sys.executable, "-m", "viewer.launch", str(tmp_path / "scene.ply"), "--port", "0"]
+    refused = subprocess.run(command + ["--host", "0.0.0.0"], capture_output=True, text=True,
+                             timeout=120)
+    assert refused.returncode != 0 and "--allow-remote" in refused.stderr
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        while not line.startswith("splat3d viewer:"):
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, "viewer.launch exited early"
+        url = line.split()[2]
+        assert url.startswith("http://127.0.0.1:") and "40 Gaussians" in line
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200 and b"<html" in response.read().lower()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
