@@ -302,16 +302,24 @@ class Viewer:
     def _sync_loop(self) -> None:
         # Polls instead of being woken by update(), so the producer never pays for it.
         while not self._stop.wait(self.config.poll_seconds):
-            if not self.server.get_clients():
-                continue
-            snapshot = self.state.snapshot()
-            if snapshot.version != self._stats_version:
-                self._stats_version = snapshot.version
-                self.panel.show_stats(snapshot)
-            due = time.monotonic() - self._last_push >= self.config.splat_push_seconds
-            if self._settings.mode == "client" and snapshot.version != self._splat_version \
-                    and due:
-                self._push_splats(snapshot)
+            try:
+                self._sync_once()
+            except Exception as err:  # keep live updates alive; the next version may be fine
+                print(f"splat3d viewer: could not show scene version {self.state.version}: "
+                      f"{type(err).__name__}: {err}", file=sys.stderr)
+                self._splat_version = self.state.version
+
+    def _sync_once(self) -> None:
+        """Bring connected browsers up to date; with none connected, do nothing."""
+        if not self.server.get_clients():
+            return
+        snapshot = self.state.snapshot()
+        if snapshot.version != self._stats_version:
+            self._stats_version = snapshot.version
+            self.panel.show_stats(snapshot)
+        due = time.monotonic() - self._last_push >= self.config.splat_push_seconds
+        if self._settings.mode == "client" and snapshot.version != self._splat_version and due:
+            self._push_splats(snapshot)
 
     def _push_splats(self, snapshot: SceneSnapshot) -> None:
         self._splat_version = snapshot.version

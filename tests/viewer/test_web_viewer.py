@@ -226,3 +226,15 @@ def test_view_command_serves_the_page_and_refuses_open_hosts(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("path", ["/../../../../etc/passwd", "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+                                  "/..%2f..%2f..%2fetc/passwd", "/scene.ply"])
+def test_http_server_serves_only_the_viewer_page(viewer, path):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", viewer.port, timeout=10)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 404 and b"root:" not in body
