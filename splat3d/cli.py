@@ -88,9 +88,31 @@ def eval_det(
         print(f"wrote {out}")
 
 
+def view(
+    path: Annotated[Path, tyro.conf.Positional],
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    allow_remote: bool = False,
+    mode: Literal["client", "server"] = "client",
+) -> None:
+    """Open a 3DGS PLY file or a training run folder in the web viewer (Ctrl-C stops it).
+
+    Args:
+        path: a .ply file or a splat3d run folder.
+        host: interface to listen on; anything but loopback needs --allow-remote.
+        port: port to serve on (0: any free port).
+        allow_remote: permit a non-loopback host (the scene becomes visible to the network).
+        mode: 'client' (the browser draws splats) or 'server' (exact splat3d renders).
+    """
+    from viewer.launch import view as run_viewer
+
+    run_viewer(path, host=host, port=port, allow_remote=allow_remote, mode=mode)
+
+
 COMMANDS = {
     "render": render,
     "info": info,
+    "view": view,
     "eval-det": eval_det,
 }
 
