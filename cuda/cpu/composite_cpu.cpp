@@ -22,13 +22,14 @@
 #include <vector>
 
 #include "../raster_ops.h"
+#include "simd.h"
 #include "splat3d/raster_math.h"
 
 namespace splat3d {
 namespace {
 
 constexpr int kGradSlots = 6;  // mean x, mean y, conic a, b, c, opacity
-constexpr int kHalf = 8;       // pixels per vectorised step (one AVX2 float register)
+constexpr int kHalf = kPack;   // pixels per vectorised step (one AVX2 float register)
 constexpr int kHalves = kTilePixels / kHalf;
 
 struct Geometry {
@@ -177,6 +178,9 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   }
   std::fill(acc, acc + F * kTilePixels, T(0));
 
+  using V = typename Pack<T>::V;
+  using M = typename Pack<T>::M;
+  const V cap = V{} + Consts<T>::alpha_max;
   uint32_t live_mask = 0;  // half rows with a pixel still blending
   for (int h = 0; h < kHalves; ++h) live_mask |= half_live[h] > 0 ? (1u << h) : 0u;
   const int64_t start = bins.starts[tile], count = bins.counts[tile];
@@ -189,30 +193,25 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
     const int32_t taken = static_cast<int32_t>(k + 1);
     for_each_half(fp, fp.box & live_mask, [&](int r, int h) {
       const int hi = 2 * r + h, p0 = hi * kHalf;
-      const T dy = T(y0 + r) + T(0.5) - my;
-      const T dx0 = T(x0 + h * kHalf) + T(0.5) - mx;
-      T weight[kHalf];
+      const V dx = Pack<T>::iota() + (T(x0 + h * kHalf) + T(0.5) - mx);
+      const V dy = V{} + (T(y0 + r) + T(0.5) - my);
+      V alpha = o * Pack<T>::exp(falloff_exponent(dx, dy, a, b, c));
+      alpha = alpha < cap ? alpha : cap;
+      const V t = load<V>(trans + p0), d = load<V>(done + p0);
+      const V next = t * (T(1) - alpha);
+      const M open = (d == T(0)) & (alpha >= Consts<T>::alpha_min);
+      const M stop = open & (next <= Consts<T>::t_stop);
+      const M take = open & ~stop;
+      const V weight = take ? alpha * t : V{};
+      store(trans + p0, take ? next : t);
+      store(done + p0, stop ? V{} + T(1) : d);
+      const Int8x take32 = __builtin_convertvector(take, Int8x);
+      store(last + p0, take32 ? Int8x{} + taken : load<Int8x>(last + p0));
       int stops = 0;
-#pragma omp simd reduction(+ : stops)
-      for (int q = 0; q < kHalf; ++q) {
-        const int p = p0 + q;
-        const T alpha = falloff_alpha(dx0 + T(q), dy, a, b, c, o);
-        const T t = trans[p];
-        const T next = t * (T(1) - alpha);
-        const bool open = done[p] == T(0) && alpha >= Consts<T>::alpha_min;
-        const bool stop = open && next <= Consts<T>::t_stop;
-        const bool take = open && !stop;
-        weight[q] = take ? alpha * t : T(0);
-        trans[p] = take ? next : t;
-        done[p] = stop ? T(1) : done[p];
-        last[p] = take ? taken : last[p];
-        stops += stop ? 1 : 0;
-      }
+      for (int q = 0; q < kHalf; ++q) stops -= static_cast<int>(stop[q]);
       for (int64_t ch = 0; ch < F; ++ch) {
         T* ac = acc + ch * kTilePixels + p0;
-        const T fc = f[ch];
-#pragma omp simd
-        for (int q = 0; q < kHalf; ++q) ac[q] += weight[q] * fc;
+        store(ac, load<V>(ac) + weight * f[ch]);
       }
       half_live[hi] -= stops;
       if (half_live[hi] == 0) live_mask &= ~(1u << hi);
@@ -237,7 +236,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
   T* trans = scratch;                  // [256] running transmittance
   T* rest = trans + kTilePixels;       // [256] Σ_{j>i} w_j f_j·g + T_final dL/dT_final
   T* gfeat = rest + kTilePixels;       // [F, 256] dL/dfsum, tile-local
-  T* lanes = gfeat + F * kTilePixels;  // [6 + F, 8] per-lane sums of the current Gaussian
+  T* l_f = gfeat + F * kTilePixels;    // [F, 8] per-lane feature gradients of one Gaussian
   int32_t last[kTilePixels];
   int32_t half_last[kHalves];
   int32_t tile_last = 0;  // the blend of every pixel ends before this list index
@@ -261,13 +260,9 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
   }
 
   const int64_t start = bins.starts[tile];
-  T* l_mx = lanes;
-  T* l_my = l_mx + kHalf;
-  T* l_xx = l_my + kHalf;
-  T* l_xy = l_xx + kHalf;
-  T* l_yy = l_xy + kHalf;
-  T* l_g = l_yy + kHalf;
-  T* l_f = l_g + kHalf;  // [F, 8]
+  using V = typename Pack<T>::V;
+  using M = typename Pack<T>::M;
+  const V cap = V{} + Consts<T>::alpha_max;
   // half rows still inside their blend at step k, refreshed when one of them ends
   uint32_t alive = 0;
   int32_t next_end = 0;
@@ -287,58 +282,46 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     if ((fp.box & alive) == 0) continue;
     const T mx = rec[0], my = rec[1], a = rec[2], b = rec[3], c = rec[4], o = rec[5];
     const T* f = rec + kRecord;
-    std::fill(lanes, lanes + slots * kHalf, T(0));
+    std::fill(l_f, l_f + F * kHalf, T(0));
+    V s_mx{}, s_my{}, s_xx{}, s_xy{}, s_yy{}, s_g{};  // per-lane gradient moments
+    const int32_t k32 = static_cast<int32_t>(k);
     bool touched = false;
     for_each_half(fp, fp.box & alive, [&](int r, int h) {
       const int hi = 2 * r + h, p0 = hi * kHalf;
       touched = true;
-      const T dy = T(y0 + r) + T(0.5) - my;
-      const T dx0 = T(x0 + h * kHalf) + T(0.5) - mx;
-      T fdotg[kHalf], weight[kHalf];
-      for (int q = 0; q < kHalf; ++q) fdotg[q] = T(0);
+      const V dx = Pack<T>::iota() + (T(x0 + h * kHalf) + T(0.5) - mx);
+      const V dy = V{} + (T(y0 + r) + T(0.5) - my);
+      V fdotg{};
+      for (int64_t ch = 0; ch < F; ++ch) fdotg += f[ch] * load<V>(gfeat + ch * kTilePixels + p0);
+      V alpha = o * Pack<T>::exp(falloff_exponent(dx, dy, a, b, c));
+      alpha = alpha < cap ? alpha : cap;
+      const M before_end = widen<M>(Int8x{} + k32 < load<Int8x>(last + p0));
+      const M take = before_end & (alpha >= Consts<T>::alpha_min);
+      const V t = load<V>(trans + p0);
+      const V w = take ? alpha * t : V{};
+      const V wg = w * fdotg;
+      const V behind = load<V>(rest + p0) - wg;
+      store(rest + p0, behind);
+      const V one_minus = T(1) - alpha;
+      // dL/dpower = alpha dL/dalpha = w f·g - alpha (Σ behind) / (1 - alpha); zero where
+      // alpha was clamped at 0.999 or skipped
+      const V d_power = (take & (alpha < cap)) ? wg - alpha * behind / one_minus : V{};
+      store(trans + p0, take ? t * one_minus : t);
+      falloff_grad(dx, dy, a, b, c, d_power, s_mx, s_my, s_xx, s_xy, s_yy, s_g);
       for (int64_t ch = 0; ch < F; ++ch) {
-        const T* gc = gfeat + ch * kTilePixels + p0;
-        const T fc = f[ch];
-#pragma omp simd
-        for (int q = 0; q < kHalf; ++q) fdotg[q] += fc * gc[q];
-      }
-#pragma omp simd
-      for (int q = 0; q < kHalf; ++q) {
-        const int p = p0 + q;
-        const T dx = dx0 + T(q);
-        const T alpha = falloff_alpha(dx, dy, a, b, c, o);
-        const bool take = k < last[p] && alpha >= Consts<T>::alpha_min;
-        const T t = trans[p];
-        const T w = take ? alpha * t : T(0);
-        const T wg = w * fdotg[q];
-        const T behind = rest[p] - wg;
-        rest[p] = behind;
-        const T one_minus = T(1) - alpha;
-        // dL/dpower = alpha dL/dalpha = w f·g - alpha (Σ behind) / (1 - alpha); zero
-        // where alpha was clamped at 0.999 or skipped
-        const T d_power =
-            take && alpha < Consts<T>::alpha_max ? wg - alpha * behind / one_minus : T(0);
-        trans[p] = take ? t * one_minus : t;
-        weight[q] = w;
-        falloff_grad(dx, dy, a, b, c, d_power, l_mx[q], l_my[q], l_xx[q], l_xy[q], l_yy[q],
-                     l_g[q]);
-      }
-      for (int64_t ch = 0; ch < F; ++ch) {
-        const T* gc = gfeat + ch * kTilePixels + p0;
         T* lf = l_f + ch * kHalf;
-#pragma omp simd
-        for (int q = 0; q < kHalf; ++q) lf[q] += weight[q] * gc[q];
+        store(lf, load<V>(lf) + w * load<V>(gfeat + ch * kTilePixels + p0));
       }
     });
     if (!touched) continue;
     FalloffMoments<T> m;
     for (int q = 0; q < kHalf; ++q) {
-      m.mx += l_mx[q];
-      m.my += l_my[q];
-      m.xx += l_xx[q];
-      m.xy += l_xy[q];
-      m.yy += l_yy[q];
-      m.g += l_g[q];
+      m.mx += s_mx[q];
+      m.my += s_my[q];
+      m.xx += s_xx[q];
+      m.xy += s_xy[q];
+      m.yy += s_yy[q];
+      m.g += s_g[q];
     }
     T* dst = grads + gid * slots;
     falloff_grad_finish(m, o, dst);
@@ -427,7 +410,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
   AT_DISPATCH_FLOATING_TYPES(dtype, "composite_backward_cpu", [&] {
     const auto records =
         pack_records<scalar_t>(means2d, conics, opacities, features, extents);
-    const int64_t per_worker = (2 + g.F) * kTilePixels + slots * kHalf;
+    const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kHalf;
     std::vector<scalar_t> scratch(per_worker * n_workers);
     scalar_t* buf = buffers.data_ptr<scalar_t>();
     const int64_t buf_stride = g.C * g.N * slots;

@@ -57,11 +57,17 @@ SPLAT3D_HD float exp_vec(float x) {
 // Double precision (used for float64 parity tests) keeps the library exp.
 SPLAT3D_HD double exp_vec(double x) { return exp(x); }
 
-// Opacity-weighted falloff at offset (dx, dy) from the mean, with conic (a, b, c).
+// Exponent -sigma of the Gaussian falloff at offset (dx, dy) from the mean, with conic
+// (a, b, c). V is T or a SIMD pack of T (cpu/simd.h).
+template <typename V, typename T>
+SPLAT3D_HD V falloff_exponent(V dx, V dy, T a, T b, T c) {
+  return -(T(0.5) * (a * dx * dx + c * dy * dy) + b * dx * dy);
+}
+
+// Opacity-weighted falloff at offset (dx, dy) from the mean, capped at alpha_max.
 template <typename T>
 SPLAT3D_HD T falloff_alpha(T dx, T dy, T a, T b, T c, T opacity) {
-  const T sigma = T(0.5) * (a * dx * dx + c * dy * dy) + b * dx * dy;
-  const T alpha = opacity * exp_vec(-sigma);
+  const T alpha = opacity * exp_vec(falloff_exponent(dx, dy, a, b, c));
   return alpha < Consts<T>::alpha_max ? alpha : Consts<T>::alpha_max;
 }
 
@@ -72,9 +78,9 @@ struct FalloffMoments {
   T mx = 0, my = 0, xx = 0, xy = 0, yy = 0, g = 0;
 };
 
-template <typename T>
-SPLAT3D_HD void falloff_grad(T dx, T dy, T a, T b, T c, T g, T& mx, T& my, T& xx, T& xy,
-                             T& yy, T& gs) {
+template <typename V, typename T>
+SPLAT3D_HD void falloff_grad(V dx, V dy, T a, T b, T c, V g, V& mx, V& my, V& xx, V& xy,
+                             V& yy, V& gs) {
   // dx = pixel - mean, so d sigma / d mean = -(Q d)
   mx += g * (a * dx + b * dy);
   my += g * (b * dx + c * dy);
