@@ -12,7 +12,7 @@
 // order, prefix sums give every (worker, tile) its output slot, and the workers fill their
 // slots in order, so every tile's list comes out front to back without a per-tile sort.
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>

@@ -14,7 +14,7 @@
 // Per-Gaussian gradients are summed over a tile's pixels in per-lane registers and added to
 // a per-worker buffer; buffers are reduced once at the end, so there are no data races.
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <atomic>

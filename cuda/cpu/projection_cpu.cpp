@@ -4,7 +4,7 @@
 // Threads split the Gaussians; each handles all cameras of its Gaussians, so the backward
 // pass sums gradients over cameras without any sharing between threads.
 #include <ATen/Parallel.h>
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <vector>
 

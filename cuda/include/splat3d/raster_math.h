@@ -8,6 +8,8 @@
 // would bring its transmittance to <= 1e-4.
 #pragma once
 
+#include <math.h>  // the global isfinite, sqrt, exp, log overloads (host and device)
+
 #include <cmath>
 #include <cstdint>
 
