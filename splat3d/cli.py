@@ -22,6 +22,107 @@ from splat3d.fileio import write_json
 from splat3d.rasterize import Backend, Mode
 
 
+def train(
+    data: Path,
+    preset: Literal["default", "fast"] = "default",
+    max_steps: int | None = None,
+    downscale: int = 1,
+    output: Path = Path("outputs/train"),
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    backend: Backend | None = None,
+    viewer: bool = False,
+    viewer_port: int = 8080,
+) -> None:
+    """Reconstruct a scene with 3D Gaussian Splatting and write a run folder.
+
+    Args:
+        data: dataset folder (Blender, nerfstudio, COLMAP, LLFF or ScanNet posed images).
+        preset: named schedule from ``configs/train.py`` (``fast`` suits CPU runs).
+        max_steps: override the preset's number of steps.
+        downscale: integer image downscale factor.
+        output: run folder (config, checkpoints, point_cloud.ply, metrics, renders, plots).
+        seed: random seed.
+        resume: continue from the newest checkpoint in ``output``.
+        overwrite: start afresh in a non-empty ``output``.
+        backend: rasterizer backend (default: the preset's).
+        viewer: show the model live in the web viewer while it trains (pause from the GUI).
+        viewer_port: port of the live viewer on 127.0.0.1.
+    """
+    from dataclasses import replace
+
+    from configs.train import TRAIN_PRESETS
+    from splat3d.data import load_dataset
+    from splat3d.train import train as run_training
+
+    config = TRAIN_PRESETS[preset][1]
+    config = replace(config, data=data, downscale=downscale, output_dir=output, seed=seed,
+                     resume=resume, overwrite=overwrite,
+                     max_steps=config.max_steps if max_steps is None else max_steps,
+                     backend=config.backend if backend is None else backend)
+    if max_steps is not None:
+        config = replace(config, eval_steps=tuple(s for s in config.eval_steps if s < max_steps))
+    dataset = load_dataset(data, format=config.data_format, downscale=downscale)
+    monitor = None
+    if viewer:
+        from splat3d.gaussians import Gaussians
+        from viewer import Viewer, ViewerConfig
+
+        monitor = Viewer(Gaussians.empty(config.sh_degree), ViewerConfig(port=viewer_port))
+        monitor.set_training_cameras(dataset.cameras, dataset.images, dataset.names)
+        print(f"live viewer at {monitor.url}")
+    try:
+        run_dir = run_training(config, dataset=dataset, monitor=monitor)
+    finally:
+        if monitor is not None:
+            monitor.close()
+    print(f"run written to {run_dir}")
+
+
+def evaluate(run: Path) -> None:
+    """Re-evaluate a run's newest checkpoint on its held-out views (PSNR, SSIM).
+
+    Args:
+        run: run folder written by ``splat3d train``.
+    """
+    from splat3d.train import evaluate_run
+
+    result = evaluate_run(run)
+    print(f"{run}: step {result['step']}, {result['num_views']} views, "
+          f"PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}")
+
+
+def export(run: Path, format: Literal["ply", "splat"] = "ply", out: Path | None = None) -> None:
+    """Export a run's Gaussians as a standard 3DGS PLY or a web-viewer ``.splat`` file.
+
+    Args:
+        run: run folder written by ``splat3d train``.
+        format: ``ply`` (3DGS PLY) or ``splat`` (32 bytes per Gaussian).
+        out: output file (default: RUN/exports/point_cloud.FORMAT).
+    """
+    from splat3d.train import export_run
+
+    print(f"wrote {export_run(run, format=format, out=out)}")
+
+
+def demo(output: Path = Path("outputs/demo"), steps: int = 500, seed: int = 0) -> None:
+    """Build a procedural scene, render it from a ring of cameras, reconstruct it from those
+    images and report the held-out PSNR (a few minutes on a laptop CPU).
+
+    Args:
+        output: run folder.
+        steps: training steps.
+        seed: seed of the scene and of training.
+    """
+    from splat3d.demo import run_demo
+
+    result = run_demo(output, steps=steps, seed=seed)
+    print(f"demo: test PSNR {result['test_psnr']:.2f} dB, SSIM {result['test_ssim']:.4f}, "
+          f"{result['num_gaussians']} Gaussians, {result['seconds']:.0f} s; "
+          f"results in {result['run_dir']} (view them: splat3d view {result['run_dir']})")
+
+
 def render(
     ply: Path,
     cameras: Path,
@@ -110,6 +211,10 @@ def view(
 
 
 COMMANDS = {
+    "demo": demo,
+    "train": train,
+    "eval": evaluate,
+    "export": export,
     "render": render,
     "info": info,
     "view": view,
@@ -121,7 +226,7 @@ def main(args: list[str] | None = None) -> None:
     """Entry point of the ``splat3d`` console script."""
     try:
         tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="splat3d", args=args)
-    except (FileNotFoundError, ValueError, ImportError) as err:
+    except (OSError, ValueError, ImportError) as err:
         if os.environ.get("SPLAT3D_TRACEBACK"):
             raise
         print(f"splat3d: error: {err}", file=sys.stderr)

@@ -11,6 +11,8 @@ Backends:
 * ``"gsplat"``: gsplat's CUDA kernels, for CUDA tensors (``pip install splat3d[cuda]``; gsplat
   compiles its CUDA code on first use, which needs ``CUDA_HOME`` and, when no GPU is visible
   at build time, ``TORCH_CUDA_ARCH_LIST``).
+* ``"native"``: our C++/CUDA kernels (``cuda/``, compiled on first use and cached; falls back
+  to torch with a warning when they cannot be built).
 * ``"auto"``: gsplat for CUDA tensors when it is installed, torch otherwise.
 """
 
@@ -26,7 +28,7 @@ from torch import Tensor
 from splat3d.cameras import Cameras
 from splat3d.gaussians import Gaussians
 
-Backend = Literal["auto", "torch", "gsplat"]
+Backend = Literal["auto", "torch", "gsplat", "native"]
 Mode = Literal["classic", "antialiased"]
 
 
@@ -79,7 +81,7 @@ def rasterize(
         sh_degree: SH degree to evaluate (default: all the Gaussians have).
         background: colour behind the Gaussians, ``[D]`` or ``[C,D]`` (default black).
         mode: ``"classic"`` or ``"antialiased"`` (Mip-Splatting opacity compensation).
-        backend: ``"auto"``, ``"torch"`` or ``"gsplat"``.
+        backend: ``"auto"``, ``"torch"``, ``"gsplat"`` or ``"native"``.
         colors: per-Gaussian colours or features ``[N,D]`` / ``[C,N,D]`` used instead of SH.
         near: near-plane distance; Gaussians closer than this are culled.
 
@@ -108,8 +110,11 @@ def rasterize(
 
         return gsplat_backend.rasterize_gsplat(gaussians, cameras, degree, background, mode,
                                                colors, near)
-    from splat3d.raster.projection import project
-    from splat3d.raster.torch_backend import render_projection
+    if chosen == "native":
+        from splat3d.raster.native_backend import project, render_projection
+    else:
+        from splat3d.raster.projection import project
+        from splat3d.raster.torch_backend import render_projection
 
     proj = project(gaussians, cameras, sh_degree=degree, colors=colors,
                    antialiased=mode == "antialiased", near=near)
@@ -127,11 +132,21 @@ def _choose_backend(backend: str, device: torch.device) -> str:
 
         gsplat_backend.require(device)
         return "gsplat"
+    if backend == "native":
+        from splat3d.raster import native_backend
+
+        return "native" if native_backend.available(device) else "torch"
     if backend == "auto":
         if device.type == "cuda":
             from splat3d.raster import gsplat_backend
 
             if gsplat_backend.available():
                 return "gsplat"
+        if device.type == "cpu":
+            from splat3d.raster import native_backend
+
+            if native_backend.available(device):
+                return "native"
         return "torch"
-    raise ValueError(f"rasterize: unknown backend {backend!r}; use 'auto', 'torch' or 'gsplat'")
+    raise ValueError(f"rasterize: unknown backend {backend!r}; "
+                     "use 'auto', 'torch', 'gsplat' or 'native'")

@@ -16,10 +16,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
+from splat3d.gaussians import Gaussians
 from splat3d.rasterize import rasterize
 from splat3d.train import checkpoint as ckpt
 from splat3d.train import run_dir as rd
@@ -65,7 +66,17 @@ class TrainState:
     """Training seconds so far (summed over resumed sessions)."""
 
 
-def train(config: TrainConfig, dataset: SceneData | None = None) -> Path:
+class TrainingMonitor(Protocol):
+    """Something watching a run, such as the web viewer: told the current Gaussians and
+    metrics every few steps, and able to hold training while the user has paused it."""
+
+    def update(self, gaussians: Gaussians, *, step: int, metrics: dict[str, float]) -> None: ...
+
+    def wait_while_paused(self) -> None: ...
+
+
+def train(config: TrainConfig, dataset: SceneData | None = None,
+          monitor: TrainingMonitor | None = None) -> Path:
     """Train a 3DGS model and write the run folder; returns its path.
 
     The folder holds ``config.json``, ``checkpoints/``, ``point_cloud.ply`` (standard 3DGS
@@ -77,6 +88,8 @@ def train(config: TrainConfig, dataset: SceneData | None = None) -> Path:
         config: the run configuration (``config.data`` is read with ``splat3d.data`` unless
             ``dataset`` is given).
         dataset: an in-memory dataset to use instead of ``config.data``.
+        monitor: receives the Gaussians and metrics every ``LOG_EVERY`` steps and may pause
+            training (see :class:`TrainingMonitor`).
 
     Raises:
         FileExistsError: fresh run in a non-empty folder without ``overwrite``.
@@ -91,7 +104,7 @@ def train(config: TrainConfig, dataset: SceneData | None = None) -> Path:
     split_indices(data, config.eval_split)
     with torch_threads(config.threads):
         state = _restore(config, data) if config.resume else _initial_state(config, data)
-        _loop(config, data, train_ids, state)
+        _loop(config, data, train_ids, state, monitor)
         rd.finish(config, state.params, state.history, state.evals, state.elapsed)
     return config.output_dir
 
@@ -141,12 +154,15 @@ def _restore(config: TrainConfig, data: SceneData) -> TrainState:
                       log.get("history", []), log.get("evals", {}), log.get("elapsed", 0.0))
 
 
-def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainState) -> None:
+def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainState,
+          monitor: TrainingMonitor | None) -> None:
     fixed_bg = background_color(data).to(config.device)
     eval_at = set(config.eval_steps) | {config.max_steps}
     with _deferred_interrupt() as interrupted, TrainProgress(config.max_steps, st.step,
                                                              enabled=config.progress) as bar:
         while st.step < config.max_steps:
+            if monitor is not None:
+                monitor.wait_while_paused()
             t0 = time.perf_counter()
             loss, train_psnr = _train_step(config, data, train_ids, st, fixed_bg)
             st.step += 1
@@ -156,6 +172,9 @@ def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainS
                 st.history.append({"step": st.step, "loss": loss, "psnr": train_psnr,
                                    "num_gaussians": n, "elapsed": st.elapsed})
                 bar.update(st.step, loss=loss, psnr=train_psnr, num_gaussians=n)
+                if monitor is not None:
+                    monitor.update(gaussians_from_params(st.params).detach(), step=st.step,
+                                   metrics={"loss": loss, "psnr": train_psnr})
             if st.step in eval_at:
                 degree = _active_degree(config, st.step - 1)
                 images = rd.test_dir(config) if st.step == config.max_steps else None
