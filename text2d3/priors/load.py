@@ -1,13 +1,13 @@
 """Choose a prior from a short spec string (the CLI's ``--prior``), by an explicit table.
 
-================  ==============================================================
-spec              prior
-================  ==============================================================
-``embedded``      the shipped pixel prior (32 x 32, :mod:`.embedded`)
+===================  ==========================================================
+spec                 prior
+===================  ==========================================================
+``embedded``         the shipped pixel prior (32 x 32, :mod:`.embedded`)
 ``embedded-latent``  the shipped latent prior (autoencoder + latent U-Net)
-``sd:PATH``       Stable Diffusion 2.1-base from the local folder ``PATH``
-``if:PATH``       DeepFloyd IF stage I from the local folder ``PATH``
-================  ==============================================================
+``sd:PATH``          Stable Diffusion 2.1-base from the local folder ``PATH``
+``if:PATH``          DeepFloyd IF stage I from the local folder ``PATH``
+===================  ==========================================================
 
 Example:
     >>> load_prior("embedded").resolution
