@@ -35,7 +35,13 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from text2d3.solvers import Denoised, NoiseSchedule, classifier_free_guidance, sample
+from text2d3.solvers import (
+    Denoised,
+    DynamicThreshold,
+    NoiseSchedule,
+    classifier_free_guidance,
+    sample,
+)
 from text2d3.solvers.model import ModelFn, Prediction, to_denoised
 
 
@@ -133,6 +139,7 @@ def generate(
     guidance: float = 3.0,
     seed: int = 0,
     negative: Sequence[str] | None = None,
+    threshold: DynamicThreshold | None = None,
 ) -> Float[Tensor, "B H W 3"]:
     """Sample one image per prompt by solving the guided probability-flow ODE.
 
@@ -144,6 +151,8 @@ def generate(
         guidance: classifier-free guidance scale (1 = none).
         seed: seed of the starting noise ``x_T``.
         negative: ``B`` negative prompts (default: empty).
+        threshold: dynamic thresholding of ``x0`` (Saharia et al. 2022) for pixel-space priors
+            sampled with large guidance, e.g. DeepFloyd IF.
 
     Returns:
         Images in ``[0, 1]`` at the prior's native resolution.
@@ -154,7 +163,7 @@ def generate(
     x_T = torch.randn(len(cond), prior.channels, side, side, generator=g)
     x_T = x_T.to(device=cond.positive.device)
     x0 = sample(guided_model(prior, cond, guidance), x_T, schedule=prior.schedule, steps=steps,
-                method=method, prediction=prior.prediction)
+                method=method, prediction=prior.prediction, threshold=threshold)
     return prior.decode(x0.float())
 
 
