@@ -55,7 +55,7 @@ BACKGROUND: tuple[float, float, float] = (0.92, 0.92, 0.92)
 """Background colour of every render (light grey)."""
 
 _SYNONYMS = {"ball": "sphere", "box": "cube", "ring": "torus", "donut": "torus",
-             "pyramid": "cone", "violet": "purple", "grey": None}
+             "pyramid": "cone", "violet": "purple"}
 _FILLER = {"a", "an", "the", "one", "single", "of", "photo", "render", "3d", "model", "object",
            "image", "picture"}
 _LIGHT = (0.35, -0.55, 0.76)  # world direction towards the light (normalised below)
@@ -89,8 +89,8 @@ def all_labels() -> list[ObjectLabel]:
 def vocabulary_text() -> str:
     """A one-paragraph description of the accepted prompts, for error messages and ``--help``."""
     return (f"prompts name one colour from {list(COLOUR_NAMES)} and one shape from "
-            f"{list(SHAPES)}, e.g. 'a red cube' (also accepted: "
-            f"{sorted(k for k, v in _SYNONYMS.items() if v)}; filler words {sorted(_FILLER)})")
+            f"{list(SHAPES)}, e.g. 'a red cube' (also accepted: {sorted(_SYNONYMS)}; "
+            f"filler words {sorted(_FILLER)})")
 
 
 def parse_prompt(prompt: str) -> ObjectLabel:
@@ -104,7 +104,7 @@ def parse_prompt(prompt: str) -> ObjectLabel:
     shapes: list[int] = []
     for raw in re.findall(r"[a-z0-9]+", prompt.lower()):
         word = _SYNONYMS.get(raw, raw)
-        if word is not None and word not in COLOURS and word not in SHAPES and word.endswith("s"):
+        if word not in COLOURS and word not in SHAPES and word.endswith("s"):
             word = _SYNONYMS.get(word[:-1], word[:-1])
         if word in COLOURS:
             colours.append(COLOUR_NAMES.index(word))

@@ -43,6 +43,7 @@ def test_prompt_tokens_and_null_branch() -> None:
     cond = prior.encode_prompt(["a red cube", "a blue torus"], ["", "a green cone"])
     assert cond.positive.tolist() == [[0, 0], [4, 3]]
     assert cond.negative.tolist() == [[6, 5], [3, 2]]
+    assert cond.repeat(2).positive.tolist() == [[0, 0], [0, 0], [4, 3], [4, 3]]
     with pytest.raises(ValueError, match="unknown word 'dog'"):
         prior.encode_prompt(["a red dog"])
     with pytest.raises(ValueError, match="2 prompts but 1 negative"):
