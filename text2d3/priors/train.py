@@ -12,7 +12,7 @@ rasterizer (:func:`text2d3.procedural.render_dataset`), then trains
 
 Presets are in :data:`PRESETS` (``full`` for the committed weights, ``smoke`` for tests); any
 field can be overridden on the command line, e.g. ``full --pixel.steps 500``. Everything is
-seeded; on a shared 2-core CPU ``full`` takes about 35 minutes.
+seeded; on a shared 2-core CPU ``full`` took 17 minutes plus 1.5 to 10 for the renders.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class TrainConfig:
 _SMOKE_DATA = DataConfig(objects_per_label=1, views_per_object=2, seed=0)
 _SMOKE_OPTIM = OptimConfig(steps=3, batch_size=8, warmup=1, ema_decay=0.5)
 PRESETS: dict[str, tuple[str, TrainConfig]] = {
-    "full": ("The committed weights (about 35 minutes on 2 CPU cores).", TrainConfig()),
+    "full": ("The committed weights (about 20 minutes on 2 shared CPU cores).", TrainConfig()),
     "smoke": ("Seconds-long run of every stage on tiny data (tests).", TrainConfig(
         prior_data=_SMOKE_DATA,
         classifier_data=replace(_SMOKE_DATA, seed=1),
