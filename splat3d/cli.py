@@ -165,6 +165,41 @@ def info(path: Annotated[Path, tyro.conf.Positional]) -> None:
     print(format_description(describe_gaussians(load_ply(path)), title=str(path)))
 
 
+def sample(
+    prompt: Annotated[str, tyro.conf.Positional],
+    out: Path,
+    prior: str = "embedded",
+    method: str = "dpmpp2m",
+    steps: int = 20,
+    guidance: float = 7.5,
+    seed: int = 0,
+    negative: str = "",
+    num: int = 1,
+    size: int | None = None,
+    device: str = "cpu",
+) -> None:
+    """Sample images for a text prompt with a 2D diffusion prior.
+
+    Args:
+        prompt: the text, e.g. "a red cube" (the embedded prior lists its vocabulary on error).
+        out: PNG path (with ``--num`` > 1, an index is appended to the name).
+        prior: ``embedded``, ``embedded-latent``, ``sd:PATH`` (Stable Diffusion 2.1-base folder)
+            or ``if:PATH`` (DeepFloyd IF stage I folder); weights are never downloaded.
+        method: ODE solver from ``text2d3.solvers.METHODS``.
+        steps: solver steps.
+        guidance: classifier-free guidance scale (about 3 suits the embedded priors).
+        seed: random seed.
+        negative: negative prompt.
+        num: number of images.
+        size: image side in pixels (default: the prior's native resolution).
+        device: torch device.
+    """
+    from text2d3.priors.cli import sample_image
+
+    sample_image(prompt, out, prior=prior, method=method, steps=steps, guidance=guidance,
+                 seed=seed, negative=negative, num=num, size=size, device=device)
+
+
 def eval_det(
     pred: Path,
     gt: Path,
@@ -218,6 +253,7 @@ COMMANDS = {
     "render": render,
     "info": info,
     "view": view,
+    "sample": sample,
     "eval-det": eval_det,
 }
 

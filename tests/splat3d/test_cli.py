@@ -19,7 +19,8 @@ def test_help_lists_commands(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("render", "info", "eval-det"):
+    for command in ("demo", "train", "eval", "export", "render", "info", "view", "sample",
+                    "eval-det"):
         assert command in out
 
 

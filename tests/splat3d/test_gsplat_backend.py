@@ -27,7 +27,7 @@ def test_gsplat_on_cpu_tensors_is_a_clear_error():
         rasterize(g, cams, backend="gsplat")
 
 
-def test_auto_uses_torch_on_cpu():
+def test_auto_on_cpu_matches_the_torch_reference():
     g = Gaussians.random_box(10)
     cams = Cameras.from_look_at(torch.tensor([[0.0, -3.0, 0.0]]), torch.zeros(1, 3), 0.8, 16, 16)
     torch.testing.assert_close(rasterize(g, cams, backend="auto").rgb,
