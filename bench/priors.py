@@ -6,7 +6,7 @@ images) reads colour and shape back. Reported: colour / shape / both accuracy, m
 evaluations (NFE, classifier-free guidance doubles them) and the median wall time of the
 sampling over ``repeats`` runs.
 
-    python bench/priors.py                       # the table recorded in bench/PRIORS_RESULTS.md
+    python bench/priors.py                       # the table recorded in BENCHMARKS.md
     python bench/priors.py --per-caption 1 --priors pixel --methods ddim --steps 5
 """
 

@@ -1,7 +1,7 @@
 """Forward+backward timing of the rasterizer backends on synthetic scenes.
 
 Usage:
-    python bench/rasterize.py [--backends torch] [--repeats 7] [--threads N]
+    python bench/rasterize.py [--backends torch native] [--repeats 7] [--threads N] [--scaling]
 
 Scene: N Gaussians uniform in a unit ball (3DGS kNN scale init, opacity 0.5, SH degree 3),
 one camera 3 units away with a 50° field of view. Prints the median wall time of
@@ -22,6 +22,9 @@ from splat3d import Cameras, Gaussians
 from splat3d.rasterize import rasterize
 
 SIZES = [(100, 100, 5_000), (256, 256, 100_000)]
+SCALING = [(64, 64, 20_000), (128, 128, 20_000), (256, 256, 20_000), (512, 512, 20_000),
+           (256, 256, 10_000), (256, 256, 50_000), (256, 256, 200_000)]
+"""Extra image sizes and Gaussian counts for ``--scaling``."""
 
 
 def scene(n: int, width: int, height: int) -> tuple[Gaussians, Cameras]:
@@ -51,6 +54,7 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=["torch"])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--scaling", action="store_true", help="also time the SCALING grid")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,7 +63,12 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, median of {args.repeats}")
     print("| backend | image | Gaussians | fwd+bwd ms |")
     print("|---|---|---|---|")
-    for w, h, n in SIZES:
+    if "native" in args.backends:
+        from splat3d.raster import native_backend
+
+        if not native_backend.available(torch.device("cpu")):
+            raise SystemExit("the native backend cannot be built here; not timing it")
+    for w, h, n in SIZES + (SCALING if args.scaling else []):
         g, cams = scene(n, w, h)
         for backend in args.backends:
             ms = 1000 * time_fwd_bwd(g, cams, backend, args.repeats)

@@ -21,7 +21,7 @@ midpoint       explicit midpoint in t                  2N                       
 [b] GHVB-k has order k on grids uniform in ``sigma/alpha``, at most 2 elsewhere; heavy ball 1.
 
 Multistep methods start with lower orders, which caps them at order 2 when the first step is
-not at near-pure noise (see ``bench/SOLVERS_RESULTS.md``).
+not at near-pure noise (see ``BENCHMARKS.md``).
 
 Example:
     >>> from text2d3.solvers.schedules import VPLinear

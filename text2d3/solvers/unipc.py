@@ -65,7 +65,7 @@ def unipc(
     corrector: bool = True,
 ) -> Float[Tensor, "B ..."]:
     """UniPC-``order`` (UniP-``order`` + UniC) over the grid ``ts``; global order ``order + 1``
-    with the corrector (see the warm-up note in ``bench/SOLVERS_RESULTS.md``)."""
+    with the corrector (see the warm-up note in ``BENCHMARKS.md``)."""
     if variant not in ("bh1", "bh2") or order not in (1, 2, 3):
         raise ValueError(
             f"unipc: need variant in ('bh1', 'bh2') and order in 1..3, got {variant!r}, {order}"
