@@ -7,7 +7,6 @@ Skips when the extension cannot be built here (no compiler); the build is cached
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import subprocess
@@ -16,7 +15,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_rasterize import leaves, random_scene, reference_render, render_loss, ring_cameras
+from test_rasterize import (
+    edge_scene,
+    leaves,
+    random_scene,
+    reference_render,
+    render_loss,
+    ring_cameras,
+)
 
 from splat3d import Cameras, Gaussians
 from splat3d.raster import native_backend
@@ -155,24 +161,15 @@ def test_long_lists_in_one_tile():
     assert_same(render_all(g, cams, "native"), render_all(g, cams, "torch"), TOL64)
 
 
-def edge_scene() -> tuple[Gaussians, Cameras]:
-    cams = Cameras.from_look_at(torch.tensor([[0.0, -2.0, 0.0]]), torch.zeros(1, 3), 1.0, 24, 20)
-    means = torch.tensor([[0.0, -2.5, 0.0],   # behind the camera
-                          [0.0, -1.995, 0.0],  # straddling the near plane
-                          [0.1, 0.0, 0.0], [0.0, 0.0, 0.1], [-0.2, 0.0, 0.0], [0.0, 0.5, 0.2]])
-    log_scales = torch.tensor([[-2.0] * 3, [-1.0] * 3, [math.log(1e-8)] * 3,
-                               [math.log(1e4)] * 3, [-2.0] * 3, [-3.0, -1.0, math.log(1e-8)]])
-    logits = torch.tensor([0.0, 0.0, 20.0, 0.0, -30.0, 0.0])  # opacity ~1 and ~0
-    gen = torch.Generator().manual_seed(0)
-    g = Gaussians(means, torch.randn(6, 4, generator=gen), log_scales, logits,
-                  torch.rand(6, 4, 3, generator=gen))
+def edge_scene64() -> tuple[Gaussians, Cameras]:
+    g, cams = edge_scene()
     return g.to(dtype=torch.float64), cams.to(dtype=torch.float64)
 
 
 @pytest.mark.parametrize("mode", ["classic", "antialiased"])
 @pytest.mark.parametrize("case", ["edge", "empty", "1x1"])
 def test_edge_cases_match_torch_backend(mode, case):
-    g, cams = edge_scene()
+    g, cams = edge_scene64()
     if case == "empty":
         g = Gaussians.empty(1).to(dtype=torch.float64)
     elif case == "1x1":
@@ -186,7 +183,7 @@ def test_edge_cases_match_torch_backend(mode, case):
 
 
 def test_near_plane_argument():
-    g, cams = edge_scene()
+    g, cams = edge_scene64()
     for near in (0.01, 0.3, 2.0):
         assert_same(render_all(g, cams, "native", near=near),
                     render_all(g, cams, "torch", near=near), TOL64, f"near={near}")

@@ -260,8 +260,9 @@ def _finite_everything(g: Gaussians, cams: Cameras, **kw):
     return out
 
 
-@pytest.mark.parametrize("mode", ["classic", "antialiased"])
-def test_edge_cases_are_finite(mode):
+def edge_scene() -> tuple[Gaussians, Cameras]:
+    """Gaussians behind the camera, across the near plane, with scales 1e-8 and 1e4 and
+    opacities near 0 and 1, in front of one camera."""
     cams = Cameras.from_look_at(torch.tensor([[0.0, -2.0, 0.0]]), torch.zeros(1, 3), 1.0, 24, 20)
     means = torch.tensor([[0.0, -2.5, 0.0],   # behind the camera
                           [0.0, -1.995, 0.0],  # straddling the near plane
@@ -269,7 +270,15 @@ def test_edge_cases_are_finite(mode):
     log_scales = torch.tensor([[-2.0] * 3, [-1.0] * 3, [math.log(1e-8)] * 3,
                                [math.log(1e4)] * 3, [-2.0] * 3, [-3.0, -1.0, math.log(1e-8)]])
     logits = torch.tensor([0.0, 0.0, 20.0, 0.0, -30.0, 0.0])  # opacity ~1 and ~0
-    g = Gaussians(means, torch.randn(6, 4), log_scales, logits, torch.rand(6, 4, 3))
+    gen = torch.Generator().manual_seed(0)
+    g = Gaussians(means, torch.randn(6, 4, generator=gen), log_scales, logits,
+                  torch.rand(6, 4, 3, generator=gen))
+    return g, cams
+
+
+@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+def test_edge_cases_are_finite(mode):
+    g, cams = edge_scene()
     out = _finite_everything(g, cams, mode=mode)
     assert out.radii[0, 0].eq(0).all(), "Gaussian behind the camera must be culled"
     _finite_everything(Gaussians.empty(1), cams, mode=mode)

@@ -101,6 +101,15 @@ class DiffusionPrior(Protocol):
         ...
 
 
+def negative_prompts(prompts: Sequence[str], negative: Sequence[str] | None) -> list[str]:
+    """The negative prompt per prompt (empty strings by default), checked to match in count."""
+    negative = [""] * len(prompts) if negative is None else list(negative)
+    if len(negative) != len(prompts):
+        raise ValueError(f"encode_prompt: {len(prompts)} prompts but {len(negative)} "
+                         "negative prompts")
+    return negative
+
+
 def guided_model(prior: DiffusionPrior, cond: Conditioning, guidance: float) -> ModelFn:
     """``model(x, t)`` for :func:`text2d3.solvers.sample`: the prior's prediction under
     classifier-free guidance ``u + guidance (c - u)`` (Ho & Salimans 2022, eq. 6); ``guidance = 1``

@@ -21,7 +21,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from text2d3.priors.base import Conditioning
+from text2d3.priors.base import Conditioning, negative_prompts
 from text2d3.solvers import VPDiscrete
 from text2d3.solvers.model import Prediction
 
@@ -109,10 +109,7 @@ class DiffusersPrior:
     def encode_prompt(
         self, prompts: Sequence[str], negative: Sequence[str] | None = None
     ) -> Conditioning:
-        negative = [""] * len(prompts) if negative is None else list(negative)
-        if len(negative) != len(prompts):
-            raise ValueError(f"encode_prompt: {len(prompts)} prompts but {len(negative)} "
-                             "negative prompts")
+        negative = negative_prompts(prompts, negative)
         return Conditioning(self.embed_text(prompts), self.embed_text(negative))
 
     def predict(

@@ -33,7 +33,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 
 from text2d3.priors.autoencoder import Autoencoder, AutoencoderConfig
-from text2d3.priors.base import Conditioning, resize_images
+from text2d3.priors.base import Conditioning, negative_prompts, resize_images
 from text2d3.priors.unet import UNet, UNetConfig
 from text2d3.procedural import COLOUR_NAMES, SHAPES, parse_prompt
 from text2d3.solvers import VPCosine
@@ -104,10 +104,7 @@ class EmbeddedPrior(nn.Module):
         self, prompts: Sequence[str], negative: Sequence[str] | None = None
     ) -> Conditioning:
         """Token ids ``[B, 2]``; a negative prompt must be empty or a full caption."""
-        negative = [""] * len(prompts) if negative is None else list(negative)
-        if len(negative) != len(prompts):
-            raise ValueError(f"encode_prompt: {len(prompts)} prompts but {len(negative)} "
-                             "negative prompts")
+        negative = negative_prompts(prompts, negative)
         return Conditioning(self.tokens(prompts).to(self.device),
                             self.tokens(negative).to(self.device))
 
