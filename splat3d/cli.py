@@ -26,6 +26,7 @@ def train(
     data: Path,
     preset: Literal["default", "fast"] = "default",
     max_steps: int | None = None,
+    data_format: Literal["auto", "blender", "nerfstudio", "colmap", "llff", "scannet"] = "auto",
     downscale: int = 1,
     output: Path = Path("outputs/train"),
     seed: int = 0,
@@ -41,6 +42,7 @@ def train(
         data: dataset folder (Blender, nerfstudio, COLMAP, LLFF or ScanNet posed images).
         preset: named schedule from ``configs/train.py`` (``fast`` suits CPU runs).
         max_steps: override the preset's number of steps.
+        data_format: dataset format (``auto`` detects it from the files).
         downscale: integer image downscale factor.
         output: run folder (config, checkpoints, point_cloud.ply, metrics, renders, plots).
         seed: random seed.
@@ -57,7 +59,8 @@ def train(
     from splat3d.train import train as run_training
 
     config = TRAIN_PRESETS[preset][1]
-    config = replace(config, data=data, downscale=downscale, output_dir=output, seed=seed,
+    config = replace(config, data=data, data_format=data_format, downscale=downscale,
+                     output_dir=output, seed=seed,
                      resume=resume, overwrite=overwrite,
                      max_steps=config.max_steps if max_steps is None else max_steps,
                      backend=config.backend if backend is None else backend)

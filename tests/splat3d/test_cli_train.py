@@ -34,7 +34,7 @@ def nerfstudio_scene(tmp_path_factory):
 def test_train_eval_export(nerfstudio_scene, tmp_path, capsys):
     run = tmp_path / "run"
     main(["train", "--data", str(nerfstudio_scene), "--preset", "fast", "--max-steps", "30",
-          "--output", str(run), "--backend", "torch"])
+          "--output", str(run), "--backend", "torch", "--data-format", "nerfstudio"])
     assert (run / "point_cloud.ply").is_file() and (run / "metrics.json").is_file()
     main(["eval", "--run", str(run)])
     assert "PSNR" in capsys.readouterr().out
