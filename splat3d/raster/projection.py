@@ -17,7 +17,6 @@ gradients.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -134,7 +133,3 @@ def project(
         colors = colors[None].expand(len(cameras), -1, -1)
 
     return Projection(means2d, conics, opacities, mc[..., 2], colors, extents, valid)
-
-
-def tile_count(size: int, tile: int) -> int:
-    return max(1, math.ceil(size / tile))
