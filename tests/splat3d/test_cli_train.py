@@ -52,3 +52,13 @@ def test_train_refuses_to_clobber_a_run(nerfstudio_scene, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--data", str(nerfstudio_scene), "--max-steps", "5", "--output", str(run)])
     assert (run / "old.txt").read_text() == "keep me"
+
+
+def test_train_with_live_viewer(nerfstudio_scene, tmp_path, capsys):
+    pytest.importorskip("viser", reason="the live viewer needs the 'viewer' extra (viser)")
+    run = tmp_path / "run"
+    main(["train", "--data", str(nerfstudio_scene), "--preset", "fast", "--max-steps", "20",
+          "--output", str(run), "--backend", "torch", "--viewer", "--viewer-port", "0"])
+    out = capsys.readouterr().out
+    assert "live viewer at http://127.0.0.1:" in out
+    assert (run / "point_cloud.ply").is_file()
