@@ -138,9 +138,10 @@ def _class_per_pixel(ids: np.ndarray, instance_labels: InstanceLabels) -> np.nda
             raise ValueError(f"instance_labels has {table.shape[0]} entries but the mask holds "
                              f"instance id {int(present[-1])}")
         table = table.astype(np.int64).copy()
-    if table.size:
-        table[0] = -1  # background is never painted
-    return table[ids] if table.size else np.full(ids.shape, -1, np.int64)
+    if table.size == 0:
+        return np.full(ids.shape, -1, np.int64)
+    # Background (0) and any negative "ignore" id are never painted.
+    return np.where(ids > 0, table[np.clip(ids, 0, None)], -1)
 
 
 def paint_boundaries(

@@ -135,8 +135,11 @@ def object_probability(
     if len(boxes_per_view) != c or len(scores_per_view) != c:
         raise ValueError(f"{who}: need one boxes and one scores tensor per view ({c} views), "
                          f"got {len(boxes_per_view)} and {len(scores_per_view)}")
-    z_min_v = torch.as_tensor(z_min, dtype=torch.float64).expand(c).tolist()
-    z_max_v = torch.as_tensor(z_max, dtype=torch.float64).expand(c).tolist()
+    z_min_v, z_max_v = (torch.as_tensor(z, dtype=torch.float64).reshape(-1) for z in (z_min, z_max))
+    if z_min_v.numel() not in (1, c) or z_max_v.numel() not in (1, c):
+        raise ValueError(f"{who}: z_min and z_max must be floats or have one entry per view "
+                         f"({c}), got {z_min_v.numel()} and {z_max_v.numel()}")
+    z_min_v, z_max_v = z_min_v.expand(c).tolist(), z_max_v.expand(c).tolist()
     best = torch.full((points.shape[0],), -torch.inf, dtype=points.dtype, device=points.device)
     for v in range(c):
         _check_depths(z_min_v[v], z_max_v[v], f"{who} (view {v})")
@@ -173,6 +176,9 @@ def box_focused_sample(
         prob: ``[N]`` non-negative weights, e.g. :func:`object_probability`; need not sum to 1.
         m: number of indices, ``0 <= m <= N``; at least ``m`` weights must be positive.
         generator: random generator for reproducible draws.
+
+    ``torch.multinomial`` accepts at most 2**24 categories, so ``N`` is limited to about
+    16.7 M Gaussians.
 
     Returns:
         ``[m]`` int64 indices, no duplicates.

@@ -123,6 +123,15 @@ def test_array_labels_and_unpainted_instances():
     assert (out[1, 1] == default_palette(3)[2]).all()
 
 
+def test_negative_ignore_ids_are_background():
+    mask = square_mask(instance=2)
+    mask[0, :] = -1
+    out = paint_boundaries(torch.zeros(10, 10, 3), mask, np.array([-1, -1, 1]),
+                           default_palette(2), thickness=1)
+    assert out[0].abs().sum() == 0
+    assert (out[2, 2] == default_palette(2)[1]).all()
+
+
 def test_guided_images_paints_every_view():
     masks = np.stack([square_mask(instance=1), square_mask(lo=0, hi=4, instance=2)])
     images = torch.zeros(2, 10, 10, 3)

@@ -214,6 +214,8 @@ def test_bad_inputs_raise_clear_errors():
         object_probability(pts, cam, [], [], Z_MIN, Z_MAX)
     with pytest.raises(ValueError, match=r"scores must be \[1\]"):
         object_probability(pts, cam, [box[None]], [torch.zeros(2)], Z_MIN, Z_MAX)
+    with pytest.raises(ValueError, match="one entry per view"):
+        object_probability(pts, cam, [box[None]], [torch.ones(1)], torch.ones(3), Z_MAX)
     prob = torch.ones(5)
     with pytest.raises(ValueError, match="cannot draw m=6 of n=5"):
         box_focused_sample(pts, prob, 6)
