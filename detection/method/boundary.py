@@ -86,10 +86,12 @@ def instance_boundaries(
     Why the neighbour test is border following: the paper traces outlines with border
     following (Suzuki & Abe, 1985, as in OpenCV ``findContours``), run on each instance's
     binary mask. Suzuki & Abe define a border point of an 8-connected 1-component as a
-    1-pixel with a 0-pixel in its 4-neighbourhood, with the image frame treated as 0; the
-    contours the algorithm traces visit exactly these points (outer and hole borders). The
-    neighbour test computes that set for all instances at once without tracing the chains.
-    Because it is applied per instance, both instances on a shared edge get a boundary.
+    1-pixel with a 0-pixel in its 4-neighbourhood, the picture's frame being 0; the contours
+    the algorithm traces visit exactly these points (outer and hole borders). The neighbour
+    test computes that set for all instances at once without tracing the chains. Because it
+    is applied per instance, both instances on a shared edge get a boundary. Here the 0-frame
+    lies just outside the image, so an instance touching the image edge is outlined along it
+    (OpenCV instead ignores the outermost pixel rows and columns).
 
     Args:
         instance_mask: ``[H, W]`` integer ids (tensor or array); 0 is background.
