@@ -1,6 +1,8 @@
-"""Micro-benchmark: publishing training progress to a viewer nobody watches is negligible.
+"""Publishing training progress to a viewer nobody watches renders and uploads nothing.
 
-Run ``python -m pytest -q -s tests/viewer/test_update_cost.py`` to see the table.
+Its cost is measured, not asserted (tests never assert wall-clock times): run
+``python -m pytest -q -s tests/viewer/test_update_cost.py`` to see the table; the figures are
+recorded in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ from splat3d import Cameras, Gaussians, rasterize  # noqa: E402
 from viewer import SceneState, Viewer, ViewerConfig  # noqa: E402
 from viewer.web_viewer import SPLAT_NODE  # noqa: E402
 
-MAX_RATIO = 0.01
-"""update() must cost under 1% of the smallest render a training step does."""
-
 
 def median_seconds(fn, repeats: int, inner: int) -> float:
     samples = []
@@ -31,7 +30,7 @@ def median_seconds(fn, repeats: int, inner: int) -> float:
     return statistics.median(samples)
 
 
-def test_update_without_browser_is_negligible_and_renders_nothing():
+def test_update_without_browser_renders_and_uploads_nothing():
     gaussians = Gaussians.random_sphere(20_000, opacity=0.5)
     renders = []
 
@@ -63,4 +62,3 @@ def test_update_without_browser_is_negligible_and_renders_nothing():
           f"| viewer.update(20k Gaussians, step, metrics) | {update_s * 1e6:8.1f} us |\n"
           f"| rasterize 1k Gaussians at 64x48           | {render_s * 1e6:8.1f} us |\n"
           f"| ratio                                     | {update_s / render_s:11.5f} |")
-    assert update_s < MAX_RATIO * render_s
