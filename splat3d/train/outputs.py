@@ -21,12 +21,6 @@ ERROR_GAIN = 4.0
 """The error panel shows ``|render - gt|`` (mean over RGB) times this, clipped to [0, 1]."""
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Pretty-printed JSON, written atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 

@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 import torch
 
-from splat3d.fileio import atomic_path
+from splat3d.fileio import atomic_path, write_json
 from splat3d.gaussians import Gaussians
 from splat3d.train import checkpoint as ckpt
 from splat3d.train.config import TrainConfig, config_from_dict, config_to_dict
-from splat3d.train.outputs import plot_training_curves, read_json, write_json
+from splat3d.train.outputs import plot_training_curves, read_json
 from splat3d.train.params import gaussians_from_params
 from splat3d.train.scene import SceneData
 
