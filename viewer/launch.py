@@ -4,6 +4,7 @@ A run folder's Gaussians come from its ``point_cloud.ply`` (finished run) or new
 checkpoint; its training cameras and thumbnails come from the dataset named in its
 ``config.json`` when that dataset can still be read. Loading goes through the public
 run-folder functions of :mod:`splat3d.train.run_dir`, never through the trainer itself.
+Box files (detections, ground truth) are drawn on top by :mod:`viewer.boxes`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 from jaxtyping import Float
@@ -73,12 +75,31 @@ def load_scene(path: Path) -> LoadedScene:
     return LoadedScene(gaussians, data.cameras, data.images, list(data.names))
 
 
-def serve(path: Path, config: ViewerConfig) -> Viewer:
-    """Start a viewer for the scene at ``path`` and return it (non-blocking)."""
+def serve(path: Path, config: ViewerConfig, boxes: Sequence[Path] = (),
+          box_dataset: str = "scannet", min_score: float = 0.0) -> Viewer:
+    """Start a viewer for the scene at ``path`` and return it (non-blocking).
+
+    ``boxes`` are box files (:func:`viewer.boxes.read_box_file`): each becomes its own box
+    group, predictions orange with scores, ground truth green. A bad box file is an error
+    before the server starts.
+    """
+    from viewer.boxes import read_box_file
+
+    for box_path in boxes:  # validate every file before binding a port
+        read_box_file(box_path, box_dataset)
     scene = load_scene(path)
     viewer = Viewer(scene.gaussians, config)
-    if scene.cameras is not None and len(scene.cameras):
-        viewer.set_training_cameras(scene.cameras, scene.images, scene.names)
+    try:
+        if scene.cameras is not None and len(scene.cameras):
+            viewer.set_training_cameras(scene.cameras, scene.images, scene.names)
+        if boxes:
+            from viewer.boxes import show_scene_boxes
+
+            for box_path in boxes:
+                show_scene_boxes(viewer, box_path, box_dataset, min_score=min_score)
+    except BaseException:
+        viewer.close()
+        raise
     return viewer
 
 
@@ -91,6 +112,9 @@ def view(
     render_resolution: int = 512,
     up_direction: UpDirection = "+z",
     screenshot_dir: Path = Path("screenshots"),
+    boxes: tuple[Path, ...] = (),
+    box_dataset: Literal["scannet", "arkitscenes"] = "scannet",
+    min_score: float = 0.0,
 ) -> None:
     """Open a 3DGS PLY file or a training run folder in the web viewer (Ctrl-C stops it).
 
@@ -103,13 +127,18 @@ def view(
         render_resolution: longest side of server-side renders, in pixels.
         up_direction: world axis shown as up.
         screenshot_dir: folder the screenshot button writes into.
+        boxes: box files to draw: JSON scene files (predictions with scores, or ground
+            truth), ARKitScenes *_3dod_annotation.json, ScanNet *_bbox.npy.
+        box_dataset: the dataset whose class names the box labels use.
+        min_score: predicted boxes scoring below this are not drawn.
     """
     config = ViewerConfig(host=host, port=port, allow_remote=allow_remote, mode=mode,
                           render_resolution=render_resolution, up_direction=up_direction,
                           screenshot_dir=screenshot_dir)
-    viewer = serve(path, config)
+    viewer = serve(path, config, boxes, box_dataset, min_score)
+    shown = f", {len(boxes)} box file(s)" if boxes else ""
     print(f"splat3d viewer: {viewer.url} ({len(viewer.state.snapshot().gaussians):,} "
-          f"Gaussians from {path})", flush=True)
+          f"Gaussians from {path}{shown})", flush=True)
     try:
         while True:
             time.sleep(3600)
