@@ -228,3 +228,24 @@ def test_frames_errors(tmp_path):
     (frames / "lowres_wide.traj").unlink()
     with pytest.raises(ValueError, match="trajectory file not found"):
         read_arkitscenes_frames(frames)
+
+
+def test_known_points_project_where_expected(tmp_path):
+    """Hand-computed: the .traj line maps world to camera, so with rotation 90 deg about
+    camera z and translation (0, 0, 2) the world point (1, 0, 0) lands at camera (0, 1, 2):
+    pixel (cx, cy + fy / 2); the world origin lands on the principal point; the camera
+    centre is -R^T t = (0, 0, -2)."""
+    frames = write_video(tmp_path, stamps=["10.000"], traj=[], depth=False)
+    (frames / "lowres_wide.traj").write_text(f"10.000 0 0 {np.pi / 2:.12f} 0 0 2\n")
+    data = read_arkitscenes_frames(frames)
+    K = data.cameras.K[0].double()
+    w2c = data.cameras.world_to_cam[0].double()
+    for world, pixel in (([1.0, 0, 0], [CX, CY + FY / 2]), ([0.0, 0, 0], [CX, CY]),
+                         ([0.0, -1.0, 1.0], [CX + FX / 3, CY])):
+        cam = w2c[:3, :3] @ torch.tensor(world, dtype=torch.float64) + w2c[:3, 3]
+        uv = (K @ cam)[:2] / cam[2]
+        torch.testing.assert_close(uv, torch.tensor(pixel, dtype=torch.float64), atol=1e-5,
+                                   rtol=0)
+    torch.testing.assert_close(data.cameras.centers[0].double(),
+                               torch.tensor([0.0, 0.0, -2.0], dtype=torch.float64),
+                               atol=1e-6, rtol=0)
