@@ -253,6 +253,9 @@ class SensStream:
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
             raise ValueError(f"{self.path}: frame step must be a positive integer, got {step!r}")
         self.skipped_poses = []
+        return self._iter_frames(step, skip_invalid)
+
+    def _iter_frames(self, step: int, skip_invalid: bool) -> Iterator[SensFrame]:
         r = self._reader
         self._handle.seek(self.header.frames_offset)
         for index in range(self.header.num_frames):

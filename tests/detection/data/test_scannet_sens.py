@@ -144,7 +144,7 @@ def test_frame_step_and_lazy_reads(tmp_path):
         assert [f.index for f in rest] == [2, 6] and sens.skipped_poses == [4]
         np.testing.assert_array_equal(sens.decode_color(rest[0]), make_frames(7)[2]["color"])
         with pytest.raises(ValueError, match="step"):
-            next(sens.frames(step=0))
+            sens.frames(step=0)
 
 
 def test_raw_depth_and_jpeg_colour(tmp_path):
