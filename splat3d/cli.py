@@ -233,6 +233,9 @@ def view(
     port: int = 8080,
     allow_remote: bool = False,
     mode: Literal["client", "server"] = "client",
+    boxes: tuple[Path, ...] = (),
+    box_dataset: Literal["scannet", "arkitscenes"] = "scannet",
+    min_score: float = 0.0,
 ) -> None:
     """Open a 3DGS PLY file or a training run folder in the web viewer (Ctrl-C stops it).
 
@@ -242,10 +245,15 @@ def view(
         port: port to serve on (0: any free port).
         allow_remote: permit a non-loopback host (the scene becomes visible to the network).
         mode: 'client' (the browser draws splats) or 'server' (exact splat3d renders).
+        boxes: box files to draw: detection predictions or ground truth (JSON scene files),
+            ARKitScenes ``*_3dod_annotation.json``, ScanNet ``*_bbox.npy``.
+        box_dataset: the dataset whose class names the box labels use.
+        min_score: predicted boxes scoring below this are not drawn.
     """
     from viewer.launch import view as run_viewer
 
-    run_viewer(path, host=host, port=port, allow_remote=allow_remote, mode=mode)
+    run_viewer(path, host=host, port=port, allow_remote=allow_remote, mode=mode, boxes=boxes,
+               box_dataset=box_dataset, min_score=min_score)
 
 
 COMMANDS = {

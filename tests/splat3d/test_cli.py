@@ -48,3 +48,16 @@ def test_eval_det_perfect_predictions_on_real_scannet_boxes(tmp_path, capsys):
     metrics = json.loads(out.read_text())
     assert metrics["mAP@0.25"] == pytest.approx(1.0) and metrics["mAP@0.5"] == pytest.approx(1.0)
     assert "AP@0.25" in capsys.readouterr().out
+
+
+def test_view_passes_box_files_to_the_viewer(monkeypatch, tmp_path):
+    import viewer.launch
+
+    calls = []
+    monkeypatch.setattr(viewer.launch, "view", lambda path, **kw: calls.append((path, kw)))
+    main(["view", str(tmp_path / "run"), "--boxes", "pred.json", "gt.json",
+          "--box-dataset", "arkitscenes", "--min-score", "0.3"])
+    (path, kw), = calls
+    assert path == tmp_path / "run"
+    assert kw["boxes"] == (Path("pred.json"), Path("gt.json"))
+    assert kw["box_dataset"] == "arkitscenes" and kw["min_score"] == 0.3
