@@ -203,6 +203,44 @@ def sample(
                  seed=seed, negative=negative, num=num, size=size, device=device)
 
 
+def dream(
+    prompt: Annotated[str, tyro.conf.Positional],
+    preset: Literal["stabledreamer", "sds-baseline", "fast"] = "stabledreamer",
+    image_prior: str | None = None,
+    latent_prior: str | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    output: Path | None = None,
+    overwrite: bool = False,
+    viewer: bool = False,
+    viewer_port: int = 8080,
+    device: str = "cpu",
+) -> None:
+    """Text to 3D Gaussians by score distillation (StableDreamer) -> point_cloud.ply, turntable,
+    mesh and metrics.json in a run folder.
+
+    Args:
+        prompt: the text, e.g. "a red cube" (the embedded priors list their vocabulary on error).
+        preset: named recipe from ``configs/dream.py``.
+        image_prior: prior of the image-space stage: ``embedded`` or ``if:PATH`` (DeepFloyd IF
+            stage I folder); default the preset's.
+        latent_prior: prior of the latent-space stage: ``embedded-latent`` or ``sd:PATH``
+            (Stable Diffusion folder); default the preset's.
+        steps: total steps (default the preset's), shared between the stages.
+        seed: random seed.
+        output: run folder (default ``outputs/dream/<prompt>``).
+        overwrite: replace a non-empty run folder.
+        viewer: watch the Gaussians live in the web viewer.
+        viewer_port: port of the live viewer on 127.0.0.1.
+        device: torch device.
+    """
+    from text2d3.dream.cli import dream_command
+
+    dream_command(prompt, preset=preset, image_prior=image_prior, latent_prior=latent_prior,
+                  steps=steps, seed=seed, output=output, overwrite=overwrite, viewer=viewer,
+                  viewer_port=viewer_port, device=device)
+
+
 def eval_det(
     pred: Path,
     gt: Path,
@@ -265,6 +303,7 @@ COMMANDS = {
     "info": info,
     "view": view,
     "sample": sample,
+    "dream": dream,
     "eval-det": eval_det,
 }
 
