@@ -208,6 +208,16 @@ def _table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _git_head() -> str | None:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def main(config: BenchConfig) -> None:
     torch.set_num_threads(config.threads)
     classifier = load_classifier()
@@ -223,7 +233,8 @@ def main(config: BenchConfig) -> None:
     header = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                          f"torch {torch.__version__}, {config.threads} thread(s)",
               "command": "python bench/dream.py " + " ".join(sys.argv[1:]),
-              "prompts": prompts, "seeds": list(config.seeds), "views": config.views}
+              "commit": _git_head(), "prompts": prompts, "seeds": list(config.seeds),
+              "views": config.views}
     print(header["machine"], "| load average at start:", os.getloadavg())
     results: dict = {"header": header, "variants": {}, "reference": None}
     summaries: dict[str, dict] = {}
