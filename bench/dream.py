@@ -80,7 +80,7 @@ class BenchConfig:
     """Turntable views judged per result."""
     threads: int = 1
     """torch CPU threads."""
-    json: Path = Path("bench/dream_results.json")
+    json: Path = Path("outputs/bench_dream.json")
     """Where the per-run records and summaries are written."""
     turntable_image: Path | None = None
     """If set, the run's own turntable (128 px views, 4 per row) of the first prompt's
