@@ -47,6 +47,7 @@ import tyro
 from configs.dream import DREAM_PRESETS
 from splat3d.fileio import save_png, write_json
 from splat3d.gaussians import Gaussians
+from splat3d.io import save_ply
 from splat3d.train.config import config_to_dict
 from splat3d.turntable import TurntableConfig, render_turntable, tile_images
 from text2d3.dream import DreamConfig, UniformTime, dream, with_steps
@@ -85,6 +86,9 @@ class BenchConfig:
     turntable_image: Path | None = None
     """If set, the run's own turntable (128 px views, 4 per row) of the first prompt's
     ``stabledreamer`` result is saved there as a PNG."""
+    save_dir: Path | None = None
+    """If set, every result's Gaussians (``<variant>/<prompt>_<seed>.ply``) and its run's
+    turntable (``.png``, 4 views per row) are written there."""
     k: int = 4
     """Solver steps of the k-step target in the ablation."""
 
@@ -256,6 +260,11 @@ def main(config: BenchConfig) -> None:
                 if config.turntable_image is not None and name == "stabledreamer" and \
                         len(records) == 1:
                     save_png(config.turntable_image, tile_images(turntable, 4, BACKGROUND))
+                if config.save_dir is not None:
+                    stem = config.save_dir / name.replace(" ", "_") / \
+                        f"{prompt.replace(' ', '_')}_{seed}"
+                    save_ply(stem.with_suffix(".ply"), gaussians)
+                    save_png(stem.with_suffix(".png"), tile_images(turntable, 4, BACKGROUND))
                 results["variants"][name] = {"config": config_to_dict(variant),
                                              "runs": records}
                 write_json(config.json, results)  # after every run: partial results survive
