@@ -1,17 +1,22 @@
 // Tile binning on the CPU: (tile, Gaussian) pairs sorted by tile, then front to back.
 //
 // A Gaussian is listed in a tile when its alpha >= 1/255 ellipse {d : dᵀ Q d <= 2 ln(255 o)}
-// reaches the rectangle spanned by the tile's pixel centres (exact ellipse-rectangle test,
-// raster_math.h), padded slightly so float rounding never drops a contributing pair. The
-// candidate tiles are those of splat3d/raster/binning.py's conservative extent box, so the
-// result is a subset of the PyTorch backend's pairs that renders identically.
+// reaches the rectangle spanned by the tile's pixel centres, padded slightly so float
+// rounding never drops a contributing pair. The test is exact and costs O(1) per tile row:
+// the ellipse's part inside a row band of tiles is convex, so its x-range there is one
+// interval, [min L(dy), max R(dy)] over the band's dy, where L and R are the ellipse's left
+// and right boundary; L is convex and R concave, so each extreme is at the ellipse's
+// leftmost (rightmost) point when the band contains it and at the nearer band edge
+// otherwise. The tiles whose x-span meets that interval are listed, within the candidate
+// box of splat3d/raster/binning.py (the conservative extent box), so the result is a subset
+// of the PyTorch backend's pairs that renders identically.
 //
 // Layout: the valid Gaussians of each camera are first put in depth order (LSD radix sort of
 // the float32 depth, as the PyTorch binning's sort key, ties by index); then a parallel
-// counting sort by tile: each worker histograms the tiles of a contiguous range of that
-// order, prefix sums give every (worker, tile) its output slot, and the workers fill their
-// slots in order, so every tile's list comes out front to back without a per-tile sort.
-#include <ATen/Parallel.h>
+// counting sort by tile over fixed chunks of that order (the split does not depend on the
+// thread count): each chunk histograms its tiles, prefix sums give every (tile, chunk) its
+// output slot, and the chunks fill their slots in order, so every tile's list comes out
+// front to back without a per-tile sort.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -20,12 +25,15 @@
 #include <vector>
 
 #include "../raster_ops.h"
+#include "parallel.h"
 #include "splat3d/raster_math.h"
 
 namespace splat3d {
 namespace {
 
 constexpr double kLevelPad = 1e-3;  // relative and absolute slack on the ellipse level
+constexpr int64_t kChunk = 2048;     // Gaussians per binning chunk (at most kMaxChunks)
+constexpr int64_t kMaxChunks = 64;
 
 // Order-preserving map of a float's bits to an unsigned key.
 inline uint32_t depth_key(float z) {
@@ -41,6 +49,9 @@ void radix_sort(std::vector<uint32_t>& keys, std::vector<int64_t>& items) {
   for (int shift = 0; shift < 32; shift += 8) {
     int64_t offsets[257] = {0};
     for (uint32_t k : keys) ++offsets[((k >> shift) & 0xff) + 1];
+    if (!keys.empty() && offsets[((keys[0] >> shift) & 0xff) + 1] == int64_t(keys.size())) {
+      continue;  // every key has the same byte here: the pass would not move anything
+    }
     for (int i = 0; i < 256; ++i) offsets[i + 1] += offsets[i];
     for (size_t i = 0; i < keys.size(); ++i) {
       const int64_t dst = offsets[(keys[i] >> shift) & 0xff]++;
@@ -59,8 +70,7 @@ struct BinView {
 // Calls visit(tile) for every tile Gaussian ``gid`` reaches.
 template <typename T, typename Visit>
 void visit_tiles(const T* means2d, const T* conics, const T* opacities, const T* extents,
-                 const bool* valid, const BinView& v, int64_t gid, const Visit& visit) {
-  if (!valid[gid]) return;
+                 const BinView& v, int64_t gid, const Visit& visit) {
   const double mx = means2d[2 * gid], my = means2d[2 * gid + 1];
   const double ex = double(extents[2 * gid]) * 1.0001 + 1e-3;
   const double ey = double(extents[2 * gid + 1]) * 1.0001 + 1e-3;
@@ -73,17 +83,36 @@ void visit_tiles(const T* means2d, const T* conics, const T* opacities, const T*
   const double a = conics[3 * gid], b = conics[3 * gid + 1], c = conics[3 * gid + 2];
   const double o = std::max(double(opacities[gid]), 1.0 / 255.0);
   const double level = 2.0 * std::log(255.0 * o) * (1.0 + kLevelPad) + kLevelPad;
-  const int64_t cam = gid / v.N;
+  const double det = a * c - b * b;
+  const int64_t row0 = (gid / v.N) * v.tiles_y;
+  if (!(det > 0 && a > 0 && c > 0 && level > 0 && std::isfinite(det * level))) {
+    for (int64_t ty = int64_t(lo_y); ty <= int64_t(hi_y); ++ty) {  // box only
+      for (int64_t tx = int64_t(lo_x); tx <= int64_t(hi_x); ++tx) {
+        visit((row0 + ty) * v.tiles_x + tx);
+      }
+    }
+    return;
+  }
+  const double inv_a = 1.0 / a, a_level = a * level;
+  const double half_y = std::sqrt(level * a / det);      // y half-extent of the ellipse
+  const double dy_left = b * std::sqrt(level / (c * det));  // dy of its leftmost point
+  // left and right boundary at offset dy (|dy| <= half_y)
+  const auto boundary = [&](double dy, double side) {
+    return mx + (-b * dy + side * std::sqrt(std::max(0.0, a_level - det * dy * dy))) * inv_a;
+  };
+  const double x_last = double(v.width) - 0.5;  // last pixel centre
   for (int64_t ty = int64_t(lo_y); ty <= int64_t(hi_y); ++ty) {
     const double y0 = ty * kTile + 0.5;
     const double y1 = std::min(double(ty * kTile + kTile - 1), double(v.height - 1)) + 0.5;
-    for (int64_t tx = int64_t(lo_x); tx <= int64_t(hi_x); ++tx) {
-      const double x0 = tx * kTile + 0.5;
-      const double x1 = std::min(double(tx * kTile + kTile - 1), double(v.width - 1)) + 0.5;
-      if (ellipse_touches_rect(mx, my, a, b, c, level, x0, x1, y0, y1)) {
-        visit((cam * v.tiles_y + ty) * v.tiles_x + tx);
-      }
-    }
+    const double d0 = std::max(y0 - my, -half_y), d1 = std::min(y1 - my, half_y);
+    if (d0 > d1) continue;
+    const double x_min = boundary(std::clamp(dy_left, d0, d1), -1.0) - 1e-3;
+    const double x_max = boundary(std::clamp(-dy_left, d0, d1), 1.0) + 1e-3;
+    if (x_max < 0.5 || x_min > x_last) continue;
+    // tiles whose pixel centres [16 t + 0.5, 16 t + 15.5] meet [x_min, x_max]
+    const auto t0 = int64_t(std::max(lo_x, std::ceil((x_min - (kTile - 0.5)) / kTile)));
+    const auto t1 = int64_t(std::min(hi_x, std::floor((x_max - 0.5) / kTile)));
+    for (int64_t tx = t0; tx <= t1; ++tx) visit((row0 + ty) * v.tiles_x + tx);
   }
 }
 
@@ -103,9 +132,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
   const BinView v{depths.size(0), depths.size(1), width, height,
                   (width + kTile - 1) / kTile, (height + kTile - 1) / kTile};
   const int64_t n_tiles = v.C * v.tiles_y * v.tiles_x;
-  const int64_t n_workers = std::max(1, at::get_num_threads());
-  auto tile_counts = at::zeros({n_tiles}, depths.options().dtype(at::kLong));
-  auto tile_starts = at::zeros({n_tiles}, depths.options().dtype(at::kLong));
+  TORCH_CHECK(n_tiles < (int64_t(1) << 31), "splat3d native binning: too many tiles");
+  auto tile_counts = at::empty({n_tiles}, depths.options().dtype(at::kLong));
+  auto tile_starts = at::empty({n_tiles}, depths.options().dtype(at::kLong));
   at::Tensor gaussian_ids;
   AT_DISPATCH_FLOATING_TYPES(dtype, "bin_gaussians_cpu", [&] {
     const scalar_t* m = means2d.data_ptr<scalar_t>();
@@ -130,22 +159,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
       order.insert(order.end(), cam_order.begin(), cam_order.end());
     }
     const int64_t n_valid = static_cast<int64_t>(order.size());
-    const int64_t chunk = (n_valid + n_workers - 1) / n_workers;
-    // slots[w * n_tiles + t]: pairs of worker w in tile t, then where worker w writes them;
-    // tiles[w]: the tiles of worker w's Gaussians, in order
-    std::vector<int64_t> slots(n_workers * n_tiles, 0);
-    std::vector<std::vector<int64_t>> tiles(n_workers);
+    const int64_t n_chunks = std::min<int64_t>(kMaxChunks, (n_valid + kChunk - 1) / kChunk);
+    const int64_t chunk = n_chunks > 0 ? (n_valid + n_chunks - 1) / n_chunks : 0;
+    // slots[k * n_tiles + t]: pairs of chunk k in tile t, then where chunk k writes them;
+    // tiles[k]: the tiles of chunk k's Gaussians, in order; n_touched[i]: how many
+    std::vector<int64_t> slots(n_chunks * n_tiles, 0);
+    std::vector<std::vector<int32_t>> tiles(n_chunks);
     std::vector<int32_t> n_touched(n_valid, 0);
-    at::parallel_for(0, n_workers, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t w = begin; w < end; ++w) {
-        int64_t* hist = slots.data() + w * n_tiles;
-        for (int64_t i = w * chunk; i < std::min(n_valid, (w + 1) * chunk); ++i) {
-          visit_tiles(m, q, o, e, ok, v, order[i], [&](int64_t t) {
-            ++hist[t];
-            ++n_touched[i];
-            tiles[w].push_back(t);
-          });
-        }
+    for_each_chunk(n_chunks, [&](int, int64_t k) {
+      int64_t* hist = slots.data() + k * n_tiles;
+      std::vector<int32_t>& mine = tiles[k];
+      mine.reserve(4 * chunk);
+      for (int64_t i = k * chunk; i < std::min(n_valid, (k + 1) * chunk); ++i) {
+        const size_t before = mine.size();
+        visit_tiles(m, q, o, e, v, order[i], [&](int64_t t) {
+          ++hist[t];
+          mine.push_back(static_cast<int32_t>(t));
+        });
+        n_touched[i] = static_cast<int32_t>(mine.size() - before);
       }
     });
     int64_t* counts = tile_counts.data_ptr<int64_t>();
@@ -153,22 +184,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     int64_t running = 0;
     for (int64_t t = 0; t < n_tiles; ++t) {
       starts[t] = running;
-      for (int64_t w = 0; w < n_workers; ++w) {
-        const int64_t n = slots[w * n_tiles + t];
-        slots[w * n_tiles + t] = running;
+      for (int64_t k = 0; k < n_chunks; ++k) {
+        const int64_t n = slots[k * n_tiles + t];
+        slots[k * n_tiles + t] = running;
         running += n;
       }
       counts[t] = running - starts[t];
     }
     gaussian_ids = at::empty({running}, depths.options().dtype(at::kLong));
     int64_t* ids = gaussian_ids.data_ptr<int64_t>();
-    at::parallel_for(0, n_workers, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t w = begin; w < end; ++w) {
-        int64_t* next = slots.data() + w * n_tiles;
-        const int64_t* tile = tiles[w].data();
-        for (int64_t i = w * chunk; i < std::min(n_valid, (w + 1) * chunk); ++i) {
-          for (int32_t j = 0; j < n_touched[i]; ++j) ids[next[*tile++]++] = order[i];
-        }
+    for_each_chunk(n_chunks, [&](int, int64_t k) {
+      int64_t* next = slots.data() + k * n_tiles;
+      const int32_t* tile = tiles[k].data();
+      for (int64_t i = k * chunk; i < std::min(n_valid, (k + 1) * chunk); ++i) {
+        for (int32_t j = 0; j < n_touched[i]; ++j) ids[next[*tile++]++] = order[i];
       }
     });
   });

@@ -13,15 +13,16 @@
 // blend weight of everything behind Gaussian i is the pixel total minus a running prefix.
 // Per-Gaussian gradients are summed over a tile's pixels in per-lane registers and added to
 // a per-worker buffer; buffers are reduced once at the end, so there are no data races.
-#include <ATen/Parallel.h>
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "../raster_ops.h"
+#include "parallel.h"
 #include "simd.h"
 #include "splat3d/raster_math.h"
 
@@ -51,39 +52,28 @@ Geometry geometry(const at::Tensor& features, int64_t width, int64_t height) {
           (width + kTile - 1) / kTile, (height + kTile - 1) / kTile};
 }
 
-// Calls work(worker, tile) for every tile, each worker taking the next tile from a shared
-// counter; worker ids index per-worker scratch and are never used by two threads at once.
-template <typename Work>
-void for_each_tile(int64_t n_tiles, int n_workers, const Work& work) {
-  std::atomic<int64_t> next{0};
-  at::parallel_for(0, n_workers, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t w = begin; w < end; ++w) {
-      for (int64_t t = next.fetch_add(1); t < n_tiles; t = next.fetch_add(1)) {
-        work(static_cast<int>(w), t);
-      }
-    }
-  });
-}
+// Per-Gaussian record gathered once before the tile loops, so a pair costs one cache line
+// (the size is rounded up to whole 32/64-byte blocks): mean (2), conic (3), opacity, padded
+// x and y extents, a times the padded ellipse level, 1 / a, det of the conic, features (F).
+constexpr int kRecord = 11;
 
-// Per-Gaussian record gathered once before the tile loops, so a pair costs one cache line:
-// mean (2), conic (3), opacity, padded x and y extents, padded ellipse level, features (F).
-constexpr int kRecord = 9;
+inline int64_t record_size(int64_t F) { return (kRecord + F + 7) / 8 * 8; }
 
 template <typename T>
 at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
                         const at::Tensor& opacities, const at::Tensor& features,
                         const at::Tensor& extents) {
-  const int64_t CN = opacities.numel(), F = features.size(2);
-  auto packed = at::empty({CN, kRecord + F}, features.options());
+  const int64_t CN = opacities.numel(), F = features.size(2), size = record_size(F);
+  auto packed = at::empty({CN, size}, features.options());
   const T* m = means2d.data_ptr<T>();
   const T* q = conics.data_ptr<T>();
   const T* o = opacities.data_ptr<T>();
   const T* f = features.data_ptr<T>();
   const T* e = extents.data_ptr<T>();
   T* out = packed.data_ptr<T>();
-  at::parallel_for(0, CN, 1024, [&](int64_t begin, int64_t end) {
+  parallel_for(CN, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      T* r = out + i * (kRecord + F);
+      T* r = out + i * size;
       r[0] = m[2 * i];
       r[1] = m[2 * i + 1];
       r[2] = q[3 * i];
@@ -94,8 +84,13 @@ at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
       r[6] = e[2 * i] * T(1.0001) + T(1e-3);
       r[7] = e[2 * i + 1] * T(1.0001) + T(1e-3);
       const double op = std::max(double(o[i]), 1.0 / 255.0);
-      r[8] = T(2.0 * std::log(255.0 * op) * (1.0 + 1e-3) + 1e-3);
+      const double level = 2.0 * std::log(255.0 * op) * (1.0 + 1e-3) + 1e-3;
+      const double a = q[3 * i], b = q[3 * i + 1], c = q[3 * i + 2];
+      r[8] = T(a * level);
+      r[9] = T(1.0 / a);
+      r[10] = T(a * c - b * b);
       for (int64_t ch = 0; ch < F; ++ch) r[kRecord + ch] = f[i * F + ch];
+      for (int64_t j = kRecord + F; j < size; ++j) r[j] = T(0);
     }
   });
   return packed;
@@ -108,16 +103,17 @@ at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
 template <typename T>
 struct Footprint {
   uint32_t box = 0;
+  T mx, my;  // mean relative to the tile's first pixel centre
   const T* rec;
-  int64_t x0, y0;
 
-  Footprint(const T* record, int64_t tile_x0, int64_t tile_y0)
-      : rec(record), x0(tile_x0), y0(tile_y0) {
-    const double mx = rec[0], my = rec[1], ex = rec[6], ey = rec[7];
-    const double r_lo = std::max(0.0, std::ceil(my - ey - 0.5 - double(y0)));
-    const double r_hi = std::min(double(kTile - 1), std::floor(my + ey - 0.5 - double(y0)));
-    const double q_lo = std::max(0.0, std::ceil(mx - ex - 0.5 - double(x0)));
-    const double q_hi = std::min(double(kTile - 1), std::floor(mx + ex - 0.5 - double(x0)));
+  Footprint(const T* record, int64_t tile_x0, int64_t tile_y0) : rec(record) {
+    mx = T(double(rec[0]) - (double(tile_x0) + 0.5));
+    my = T(double(rec[1]) - (double(tile_y0) + 0.5));
+    const T ex = rec[6], ey = rec[7];
+    const T r_lo = std::max(T(0), std::ceil(my - ey));
+    const T r_hi = std::min(T(kTile - 1), std::floor(my + ey));
+    const T q_lo = std::max(T(0), std::ceil(mx - ex));
+    const T q_hi = std::min(T(kTile - 1), std::floor(mx + ex));
     if (!(r_lo <= r_hi && q_lo <= q_hi)) return;
     const int r0 = int(r_lo), r1 = int(r_hi), h0 = int(q_lo) / kHalf, h1 = int(q_hi) / kHalf;
     const uint64_t rows = ((uint64_t(1) << (2 * (r1 - r0 + 1))) - 1) << (2 * r0);
@@ -126,18 +122,17 @@ struct Footprint {
   }
 
   // Halves of row r the ellipse a dx² + 2 b dx dy + c dy² <= level crosses, as two bits:
-  // for fixed dy it spans dx = (-b dy ± sqrt(a level - det dy²)) / a.
+  // for fixed dy it spans dx = (-b dy ± sqrt(a level - det dy²)) / a. The level carries a
+  // 1e-3 relative pad, far above the rounding of this float arithmetic.
   uint32_t row_halves(int r) const {
-    const double mx = rec[0], my = rec[1], a = rec[2], b = rec[3], c = rec[4];
-    const double dy = double(y0 + r) + 0.5 - my;
-    const double disc = a * double(rec[8]) - (a * c - b * b) * dy * dy;
-    if (disc < 0) return 0;
-    const double half_width = std::sqrt(disc) / a + 1e-3, centre = mx - b * dy / a;
-    const double q0 = std::ceil(centre - half_width - 0.5 - double(x0));
-    const double q1 = std::floor(centre + half_width - 0.5 - double(x0));
-    if (q0 > kTile - 1 || q1 < 0) return 0;
-    const int h0 = q0 < 0 ? 0 : int(q0) / kHalf, h1 = q1 > kTile - 1 ? 1 : int(q1) / kHalf;
-    return h0 == h1 ? (1u << h0) : 3u;
+    const T dy = T(r) - my;
+    const T disc = rec[8] - rec[10] * dy * dy;
+    if (!(disc >= T(0))) return 0;
+    const T half_width = std::sqrt(disc) * rec[9] + T(1e-3);
+    const T centre = mx - rec[3] * dy * rec[9];
+    const T lo = centre - half_width, hi = centre + half_width;  // pixel offsets in the tile
+    return uint32_t(lo <= T(kHalf - 1) && hi >= T(0)) |
+           (uint32_t(lo <= T(kTile - 1) && hi >= T(kHalf)) << 1);
   }
 };
 
@@ -162,7 +157,7 @@ struct Bins {
 template <typename T>
 void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                   T* scratch, T* fsum, T* trans_out, int32_t* last_out) {
-  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = kRecord + F;
+  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = record_size(F);
   T* trans = scratch;             // [256]
   T* done = trans + kTilePixels;  // [256] 1 once a pixel has stopped
   T* acc = done + kTilePixels;    // [F, 256]
@@ -188,13 +183,13 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
     const T* rec = records + bins.ids[start + k] * rec_size;
     const Footprint<T> fp(rec, x0, y0);
     if ((fp.box & live_mask) == 0) continue;
-    const T mx = rec[0], my = rec[1], a = rec[2], b = rec[3], c = rec[4], o = rec[5];
+    const T a = rec[2], b = rec[3], c = rec[4], o = rec[5];
     const T* f = rec + kRecord;
     const int32_t taken = static_cast<int32_t>(k + 1);
     for_each_half(fp, fp.box & live_mask, [&](int r, int h) {
       const int hi = 2 * r + h, p0 = hi * kHalf;
-      const V dx = Pack<T>::iota() + (T(x0 + h * kHalf) + T(0.5) - mx);
-      const V dy = V{} + (T(y0 + r) + T(0.5) - my);
+      const V dx = Pack<T>::iota() + (T(h * kHalf) - fp.mx);
+      const V dy = V{} + (T(r) - fp.my);
       V alpha = o * Pack<T>::exp(falloff_exponent(dx, dy, a, b, c));
       alpha = alpha < cap ? alpha : cap;
       const V t = load<V>(trans + p0), d = load<V>(done + p0);
@@ -231,7 +226,7 @@ template <typename T>
 void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                    const T* fsum, const T* trans_final, const int32_t* last_in,
                    const T* grad_fsum, const T* grad_trans, T* scratch, T* grads) {
-  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = kRecord + F;
+  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = record_size(F);
   const int64_t slots = kGradSlots + F;
   T* trans = scratch;                  // [256] running transmittance
   T* rest = trans + kTilePixels;       // [256] Σ_{j>i} w_j f_j·g + T_final dL/dT_final
@@ -280,7 +275,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     const T* rec = records + gid * rec_size;
     const Footprint<T> fp(rec, x0, y0);
     if ((fp.box & alive) == 0) continue;
-    const T mx = rec[0], my = rec[1], a = rec[2], b = rec[3], c = rec[4], o = rec[5];
+    const T a = rec[2], b = rec[3], c = rec[4], o = rec[5];
     const T* f = rec + kRecord;
     std::fill(l_f, l_f + F * kHalf, T(0));
     V s_mx{}, s_my{}, s_xx{}, s_xy{}, s_yy{}, s_g{};  // per-lane gradient moments
@@ -289,8 +284,8 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     for_each_half(fp, fp.box & alive, [&](int r, int h) {
       const int hi = 2 * r + h, p0 = hi * kHalf;
       touched = true;
-      const V dx = Pack<T>::iota() + (T(x0 + h * kHalf) + T(0.5) - mx);
-      const V dy = V{} + (T(y0 + r) + T(0.5) - my);
+      const V dx = Pack<T>::iota() + (T(h * kHalf) - fp.mx);
+      const V dy = V{} + (T(r) - fp.my);
       V fdotg{};
       for (int64_t ch = 0; ch < F; ++ch) fdotg += f[ch] * load<V>(gfeat + ch * kTilePixels + p0);
       V alpha = o * Pack<T>::exp(falloff_exponent(dx, dy, a, b, c));
@@ -349,8 +344,6 @@ void check_inputs(const at::Tensor& means2d, const at::Tensor& conics,
   }
 }
 
-int workers() { return std::max(1, at::get_num_threads()); }
-
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cpu(
@@ -361,11 +354,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cpu(
   check_inputs(means2d, conics, opacities, features, extents, gaussian_ids, tile_starts,
                tile_counts);
   const Geometry g = geometry(features, width, height);
-  auto fsum = at::zeros({g.C, height, width, g.F}, features.options());
-  auto trans = at::ones({g.C, height, width}, features.options());
-  auto last = at::zeros({g.C, height, width}, features.options().dtype(at::kInt));
+  // every pixel is written by its tile
+  auto fsum = at::empty({g.C, height, width, g.F}, features.options());
+  auto trans = at::empty({g.C, height, width}, features.options());
+  auto last = at::empty({g.C, height, width}, features.options().dtype(at::kInt));
   const int64_t n_tiles = tile_counts.numel();
-  const int n_workers = workers();
+  const int n_workers = num_workers();
   const Bins bins{gaussian_ids.data_ptr<int64_t>(), tile_starts.data_ptr<int64_t>(),
                   tile_counts.data_ptr<int64_t>()};
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "composite_forward_cpu", [&] {
@@ -376,9 +370,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cpu(
     scalar_t* fs = fsum.data_ptr<scalar_t>();
     scalar_t* tr = trans.data_ptr<scalar_t>();
     int32_t* ls = last.data_ptr<int32_t>();
-    for_each_tile(n_tiles, n_workers, [&](int w, int64_t tile) {
-      forward_tile(records.data_ptr<scalar_t>(), bins, g, tile,
-                   scratch.data() + w * per_worker, fs, tr, ls);
+    const scalar_t* recs = records.data_ptr<scalar_t>();
+    for_each_chunk(n_tiles, [&](int w, int64_t tile) {
+      forward_tile(recs, bins, g, tile, scratch.data() + w * per_worker, fs, tr, ls);
     });
   });
   return {fsum, trans, last};
@@ -402,28 +396,55 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
   const Geometry g = geometry(features, width, height);
   const int64_t slots = kGradSlots + g.F;
   const int64_t n_tiles = tile_counts.numel();
-  const int n_workers = workers();
-  // one gradient buffer per worker: [workers, C*N, 6+F], summed at the end
-  auto buffers = at::zeros({n_workers, g.C * g.N, slots}, features.options());
+  const int n_workers = static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>(num_workers(), n_tiles)));
+  const int64_t CN = g.C * g.N;
+  auto g_means2d = at::empty({g.C, g.N, 2}, features.options());
+  auto g_conics = at::empty({g.C, g.N, 3}, features.options());
+  auto g_opacities = at::empty({g.C, g.N}, features.options());
+  auto g_features = at::empty({g.C, g.N, g.F}, features.options());
   const Bins bins{gaussian_ids.data_ptr<int64_t>(), tile_starts.data_ptr<int64_t>(),
                   tile_counts.data_ptr<int64_t>()};
   AT_DISPATCH_FLOATING_TYPES(dtype, "composite_backward_cpu", [&] {
-    const auto records =
-        pack_records<scalar_t>(means2d, conics, opacities, features, extents);
+    using T = scalar_t;
+    const auto records = pack_records<T>(means2d, conics, opacities, features, extents);
+    const T* recs = records.data_ptr<T>();
     const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kHalf;
-    std::vector<scalar_t> scratch(per_worker * n_workers);
-    scalar_t* buf = buffers.data_ptr<scalar_t>();
-    const int64_t buf_stride = g.C * g.N * slots;
-    for_each_tile(n_tiles, n_workers, [&](int w, int64_t tile) {
-      backward_tile(records.data_ptr<scalar_t>(), bins, g, tile, fsum.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
-                    last.data_ptr<int32_t>(), grad_fsum.data_ptr<scalar_t>(),
-                    grad_trans.data_ptr<scalar_t>(), scratch.data() + w * per_worker,
-                    buf + w * buf_stride);
+    std::vector<T> scratch(per_worker * n_workers);
+    // one gradient buffer per worker, [C*N, 6+F], zeroed by its worker and summed at the end
+    std::unique_ptr<T[]> buffers(new T[n_workers * CN * slots]);  // not zeroed here
+    std::atomic<int64_t> next{0};
+    fork_join(n_workers, [&](int w) {
+      T* buf = buffers.get() + w * CN * slots;
+      std::fill(buf, buf + CN * slots, T(0));
+      for (int64_t tile = next.fetch_add(1); tile < n_tiles; tile = next.fetch_add(1)) {
+        backward_tile(recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
+                      last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(),
+                      grad_trans.data_ptr<T>(), scratch.data() + w * per_worker, buf);
+      }
+    });
+    T* o_m2 = g_means2d.data_ptr<T>();
+    T* o_con = g_conics.data_ptr<T>();
+    T* o_op = g_opacities.data_ptr<T>();
+    T* o_f = g_features.data_ptr<T>();
+    const int64_t F = g.F;
+    parallel_for(CN, 8192, [&](int64_t begin, int64_t end) {
+      std::vector<T> sum(slots);
+      for (int64_t i = begin; i < end; ++i) {
+        for (int64_t j = 0; j < slots; ++j) sum[j] = buffers[i * slots + j];
+        for (int w = 1; w < n_workers; ++w) {
+          const T* src = buffers.get() + (w * CN + i) * slots;
+          for (int64_t j = 0; j < slots; ++j) sum[j] += src[j];
+        }
+        o_m2[2 * i] = sum[0];
+        o_m2[2 * i + 1] = sum[1];
+        for (int j = 0; j < 3; ++j) o_con[3 * i + j] = sum[2 + j];
+        o_op[i] = sum[5];
+        for (int64_t ch = 0; ch < F; ++ch) o_f[i * F + ch] = sum[kGradSlots + ch];
+      }
     });
   });
-  auto total = buffers.sum(0).reshape({g.C, g.N, slots});  // [C,N,6+F]
-  return {total.slice(2, 0, 2).contiguous(), total.slice(2, 2, 5).contiguous(),
-          total.select(2, 5).contiguous(), total.slice(2, kGradSlots).contiguous()};
+  return {g_means2d, g_conics, g_opacities, g_features};
 }
 
 }  // namespace splat3d

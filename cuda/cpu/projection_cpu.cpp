@@ -3,12 +3,13 @@
 // The per-(camera, Gaussian) math is projection_math.h and sh_math.h, shared with CUDA.
 // Threads split the Gaussians; each handles all cameras of its Gaussians, so the backward
 // pass sums gradients over cameras without any sharing between threads.
-#include <ATen/Parallel.h>
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "../raster_ops.h"
+#include "parallel.h"
 #include "splat3d/projection_math.h"
 #include "splat3d/sh_math.h"
 
@@ -94,7 +95,7 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
     T* o_ext = extents.data_ptr<T>();
     bool* o_ok = valid.data_ptr<bool>();
     T* o_rgb = sh_degree >= 0 ? colors.data_ptr<T>() : nullptr;
-    at::parallel_for(0, N, kGrain, [&](int64_t begin, int64_t end) {
+    parallel_for(N, kGrain, [&](int64_t begin, int64_t end) {
       ProjectionState<T> st;
       Projected<T> out;
       for (int64_t n = begin; n < end; ++n) {
@@ -134,9 +135,10 @@ std::vector<at::Tensor> project_backward_cpu(
   check(g_depths, dtype, "grad depths");
   if (sh_degree >= 0) check(g_colors, dtype, "grad colors");
   const int64_t C = viewmats.size(0), N = means.size(0);
-  auto g_means = at::zeros_like(means), g_quats = at::zeros_like(quats);
-  auto g_log_scales = at::zeros_like(log_scales), g_logits = at::zeros_like(opacity_logits);
-  auto g_sh = sh_degree >= 0 ? at::zeros_like(sh) : at::Tensor();
+  // every row is zeroed by the thread that fills it (no separate pass over g_sh)
+  auto g_means = at::empty_like(means), g_quats = at::empty_like(quats);
+  auto g_log_scales = at::empty_like(log_scales), g_logits = at::empty_like(opacity_logits);
+  auto g_sh = sh_degree >= 0 ? at::empty_like(sh) : at::Tensor();
   AT_DISPATCH_FLOATING_TYPES(dtype, "project_backward_cpu", [&] {
     using T = scalar_t;
     std::vector<T> campos;
@@ -157,10 +159,15 @@ std::vector<at::Tensor> project_backward_cpu(
     T* o_ls = g_log_scales.data_ptr<T>();
     T* o_l = g_logits.data_ptr<T>();
     T* o_sh = sh_degree >= 0 ? g_sh.data_ptr<T>() : nullptr;
-    at::parallel_for(0, N, kGrain, [&](int64_t begin, int64_t end) {
+    parallel_for(N, kGrain, [&](int64_t begin, int64_t end) {
       ProjectionState<T> st;
       Projected<T> out;
       for (int64_t n = begin; n < end; ++n) {
+        std::fill(o_m + 3 * n, o_m + 3 * n + 3, T(0));
+        std::fill(o_q + 4 * n, o_q + 4 * n + 4, T(0));
+        std::fill(o_ls + 3 * n, o_ls + 3 * n + 3, T(0));
+        o_l[n] = T(0);
+        if (o_sh) std::fill(o_sh + n * K * 3, o_sh + (n + 1) * K * 3, T(0));
         for (int64_t c = 0; c < C; ++c) {
           const int64_t i = c * N + n;
           project_forward(cams[c], m + 3 * n, q + 4 * n, ls + 3 * n, ol[n], T(near_plane),

@@ -94,21 +94,26 @@ SPLAT3D_HD void sh_color(int degree, const T* coeffs, const T* mean, const T* ca
   }
 }
 
-// Adds the gradients of sh_color's output (g_rgb) to g_coeffs ([K, 3]) and g_mean.
+// Adds the gradients of sh_color's output (g_rgb) to g_coeffs ([K, 3]) and g_mean. The basis
+// is evaluated once and serves both the clamp test and the coefficient gradient.
 template <typename T>
 SPLAT3D_HD void sh_color_backward(int degree, const T* coeffs, const T* mean, const T* campos,
                                   const T* g_rgb, T* g_coeffs, T* g_mean) {
-  T raw[3], rgb[3], basis[16], h[16];
-  sh_color(degree, coeffs, mean, campos, rgb, raw);
-  T g[3];
-  for (int ch = 0; ch < 3; ++ch) g[ch] = raw[ch] >= T(0) ? g_rgb[ch] : T(0);  // clamp_min
-  T d[3] = {mean[0] - campos[0], mean[1] - campos[1], mean[2] - campos[2]};
+  T basis[16], h[16];
+  const T d[3] = {mean[0] - campos[0], mean[1] - campos[1], mean[2] - campos[2]};
   const T len = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
   const bool unit = len > T(1e-12);
   const T inv = T(1) / (unit ? len : T(1e-12));
   const T u[3] = {d[0] * inv, d[1] * inv, d[2] * inv};
   sh_basis(degree, u[0], u[1], u[2], basis);
   const int k_used = (degree + 1) * (degree + 1);
+  T g[3];
+  for (int ch = 0; ch < 3; ++ch) {  // the value before the clamp, summed as in sh_color
+    T raw = 0;
+    for (int k = 0; k < k_used; ++k) raw += basis[k] * coeffs[3 * k + ch];
+    raw += T(0.5);
+    g[ch] = raw >= T(0) ? g_rgb[ch] : T(0);  // clamp_min
+  }
   for (int k = 0; k < k_used; ++k) {
     h[k] = 0;
     for (int ch = 0; ch < 3; ++ch) {
