@@ -32,6 +32,7 @@ namespace {
 constexpr int kGradSlots = 6;  // mean x, mean y, conic a, b, c, opacity
 constexpr int kHalf = kPack;   // pixels per vectorised step (one AVX2 float register)
 constexpr int kHalves = kTilePixels / kHalf;
+constexpr int kPrefetch = 4;   // records are prefetched this many list entries ahead
 
 struct Geometry {
   int64_t C, N, F, width, height, tiles_x, tiles_y;
@@ -180,6 +181,9 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   for (int h = 0; h < kHalves; ++h) live_mask |= half_live[h] > 0 ? (1u << h) : 0u;
   const int64_t start = bins.starts[tile], count = bins.counts[tile];
   for (int64_t k = 0; k < count && live_mask != 0; ++k) {
+    if (k + kPrefetch < count) {
+      __builtin_prefetch(records + bins.ids[start + k + kPrefetch] * rec_size);
+    }
     const T* rec = records + bins.ids[start + k] * rec_size;
     const Footprint<T> fp(rec, x0, y0);
     if ((fp.box & live_mask) == 0) continue;
@@ -202,8 +206,7 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
       store(done + p0, stop ? V{} + T(1) : d);
       const Int8x take32 = __builtin_convertvector(take, Int8x);
       store(last + p0, take32 ? Int8x{} + taken : load<Int8x>(last + p0));
-      int stops = 0;
-      for (int q = 0; q < kHalf; ++q) stops -= static_cast<int>(stop[q]);
+      const int stops = count_true(stop);
       for (int64_t ch = 0; ch < F; ++ch) {
         T* ac = acc + ch * kTilePixels + p0;
         store(ac, load<V>(ac) + weight * f[ch]);
@@ -222,11 +225,13 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   }
 }
 
-template <typename T>
+// FC: the number of features when known at compile time (0: g.F, read at run time).
+template <typename T, int FC>
 void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                    const T* fsum, const T* trans_final, const int32_t* last_in,
                    const T* grad_fsum, const T* grad_trans, T* scratch, T* grads) {
-  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = record_size(F);
+  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = FC > 0 ? FC : g.F;
+  const int64_t rec_size = record_size(F);
   const int64_t slots = kGradSlots + F;
   T* trans = scratch;                  // [256] running transmittance
   T* rest = trans + kTilePixels;       // [256] Σ_{j>i} w_j f_j·g + T_final dL/dT_final
@@ -271,14 +276,22 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
         next_end = std::min(next_end, half_last[h]);
       }
     }
+    if (k + kPrefetch < tile_last) {
+      const int64_t ahead = bins.ids[start + k + kPrefetch];
+      __builtin_prefetch(records + ahead * rec_size);
+      __builtin_prefetch(grads + ahead * slots, 1);
+    }
     const int64_t gid = bins.ids[start + k];
     const T* rec = records + gid * rec_size;
     const Footprint<T> fp(rec, x0, y0);
     if ((fp.box & alive) == 0) continue;
     const T a = rec[2], b = rec[3], c = rec[4], o = rec[5];
     const T* f = rec + kRecord;
-    std::fill(l_f, l_f + F * kHalf, T(0));
-    V s_mx{}, s_my{}, s_xx{}, s_xy{}, s_yy{}, s_g{};  // per-lane gradient moments
+    // per-lane sums: gradient moments (6), then feature gradients (F) when FC > 0
+    V sums[kGradSlots + (FC > 0 ? FC : 0)] = {};
+    V &s_mx = sums[0], &s_my = sums[1], &s_xx = sums[2], &s_xy = sums[3], &s_yy = sums[4],
+      &s_g = sums[5];
+    if constexpr (FC == 0) std::fill(l_f, l_f + F * kHalf, T(0));
     const int32_t k32 = static_cast<int32_t>(k);
     bool touched = false;
     for_each_half(fp, fp.box & alive, [&](int r, int h) {
@@ -303,27 +316,37 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
       const V d_power = (take & (alpha < cap)) ? wg - alpha * behind / one_minus : V{};
       store(trans + p0, take ? t * one_minus : t);
       falloff_grad(dx, dy, a, b, c, d_power, s_mx, s_my, s_xx, s_xy, s_yy, s_g);
-      for (int64_t ch = 0; ch < F; ++ch) {
-        T* lf = l_f + ch * kHalf;
-        store(lf, load<V>(lf) + w * load<V>(gfeat + ch * kTilePixels + p0));
+      if constexpr (FC > 0) {
+        for (int ch = 0; ch < FC; ++ch) {
+          sums[kGradSlots + ch] += w * load<V>(gfeat + ch * kTilePixels + p0);
+        }
+      } else {
+        for (int64_t ch = 0; ch < F; ++ch) {
+          T* lf = l_f + ch * kHalf;
+          store(lf, load<V>(lf) + w * load<V>(gfeat + ch * kTilePixels + p0));
+        }
       }
     });
     if (!touched) continue;
+    T total[kGradSlots + (FC > 0 ? FC : 0) + kPack];
+    reduce_lanes(sums, kGradSlots + (FC > 0 ? FC : 0), total);
     FalloffMoments<T> m;
-    for (int q = 0; q < kHalf; ++q) {
-      m.mx += s_mx[q];
-      m.my += s_my[q];
-      m.xx += s_xx[q];
-      m.xy += s_xy[q];
-      m.yy += s_yy[q];
-      m.g += s_g[q];
-    }
+    m.mx = total[0];
+    m.my = total[1];
+    m.xx = total[2];
+    m.xy = total[3];
+    m.yy = total[4];
+    m.g = total[5];
     T* dst = grads + gid * slots;
     falloff_grad_finish(m, o, dst);
-    for (int64_t ch = 0; ch < F; ++ch) {
-      T s = 0;
-      for (int q = 0; q < kHalf; ++q) s += l_f[ch * kHalf + q];
-      dst[kGradSlots + ch] += s;
+    if constexpr (FC > 0) {
+      for (int ch = 0; ch < FC; ++ch) dst[kGradSlots + ch] += total[kGradSlots + ch];
+    } else {
+      for (int64_t ch = 0; ch < F; ++ch) {
+        T sum = 0;
+        for (int q = 0; q < kHalf; ++q) sum += l_f[ch * kHalf + q];
+        dst[kGradSlots + ch] += sum;
+      }
     }
   }
 }
@@ -418,9 +441,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
       T* buf = buffers.get() + w * CN * slots;
       std::fill(buf, buf + CN * slots, T(0));
       for (int64_t tile = next.fetch_add(1); tile < n_tiles; tile = next.fetch_add(1)) {
-        backward_tile(recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
-                      last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(),
-                      grad_trans.data_ptr<T>(), scratch.data() + w * per_worker, buf);
+        // RGB + depth, the usual case, has its feature loops unrolled
+        (g.F == 4 ? backward_tile<T, 4> : backward_tile<T, 0>)(
+            recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
+            last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(), grad_trans.data_ptr<T>(),
+            scratch.data() + w * per_worker, buf);
       }
     });
     T* o_m2 = g_means2d.data_ptr<T>();

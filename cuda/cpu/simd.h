@@ -59,6 +59,24 @@ struct Pack<double> {
 
 typedef int32_t Int8x __attribute__((vector_size(32)));  // eight int32 lanes
 
+// Number of true lanes of a mask.
+inline int count_true(Pack<float>::M m) {
+#if defined(__AVX__)
+  return __builtin_popcount(__builtin_ia32_movmskps256(reinterpret_cast<__attribute__((
+      vector_size(32))) float&>(m)));
+#else
+  int n = 0;
+  for (int i = 0; i < kPack; ++i) n -= m[i];
+  return n;
+#endif
+}
+
+inline int count_true(Pack<double>::M m) {
+  int n = 0;
+  for (int i = 0; i < kPack; ++i) n -= static_cast<int>(m[i]);
+  return n;
+}
+
 template <typename V, typename S>
 inline V load(const S* src) {
   V v;
@@ -75,6 +93,39 @@ inline void store(S* dst, const V& v) {
 template <typename M>
 inline M widen(Int8x mask) {
   return __builtin_convertvector(mask, M);
+}
+
+// out[i] = sum of the lanes of v[i], i < n (out has room for n rounded up to kPack).
+inline void reduce_lanes(const Pack<float>::V* v, int n, float* out) {
+#if defined(__AVX__)
+  const Pack<float>::V zero{};
+  for (int i = 0; i < n; i += kPack) {
+    Pack<float>::V r[kPack];
+    for (int j = 0; j < kPack; ++j) r[j] = i + j < n ? v[i + j] : zero;
+    // three rounds of pairwise horizontal adds turn 8 vectors into their 8 lane sums
+    const auto h01 = __builtin_ia32_haddps256(r[0], r[1]), h23 = __builtin_ia32_haddps256(r[2], r[3]);
+    const auto h45 = __builtin_ia32_haddps256(r[4], r[5]), h67 = __builtin_ia32_haddps256(r[6], r[7]);
+    const auto q0 = __builtin_ia32_haddps256(h01, h23), q1 = __builtin_ia32_haddps256(h45, h67);
+    // q0 = [s0 s1 s2 s3 | s0' s1' s2' s3'] (low and high 128-bit halves), likewise q1
+    const Pack<float>::V lo = __builtin_shufflevector(q0, q1, 0, 1, 2, 3, 8, 9, 10, 11);
+    const Pack<float>::V hi = __builtin_shufflevector(q0, q1, 4, 5, 6, 7, 12, 13, 14, 15);
+    store(out + i, lo + hi);
+  }
+#else
+  for (int i = 0; i < n; ++i) {
+    float s = 0;
+    for (int q = 0; q < kPack; ++q) s += v[i][q];
+    out[i] = s;
+  }
+#endif
+}
+
+inline void reduce_lanes(const Pack<double>::V* v, int n, double* out) {
+  for (int i = 0; i < n; ++i) {
+    double s = 0;
+    for (int q = 0; q < kPack; ++q) s += v[i][q];
+    out[i] = s;
+  }
 }
 
 }  // namespace splat3d
