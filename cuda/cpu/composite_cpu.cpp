@@ -155,20 +155,21 @@ struct Bins {
   const int64_t* counts;
 };
 
-template <typename T>
+// FC: the number of features when known at compile time (0: g.F, read at run time).
+template <typename T, int FC>
 void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                   T* scratch, T* fsum, T* trans_out, int32_t* last_out) {
-  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = g.F, rec_size = record_size(F);
-  T* trans = scratch;             // [256]
-  T* done = trans + kTilePixels;  // [256] 1 once a pixel has stopped
-  T* acc = done + kTilePixels;    // [F, 256]
+  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = FC > 0 ? FC : g.F;
+  const int64_t rec_size = record_size(F);
+  // transmittance, negated once a pixel has stopped (it stays > 1e-4 while blending)
+  T* trans = scratch;           // [256]
+  T* acc = trans + kTilePixels;  // [F, 256]
   int32_t last[kTilePixels];
   int half_live[kHalves];
   for (int h = 0; h < kHalves; ++h) half_live[h] = 0;
   for (int p = 0; p < kTilePixels; ++p) {
     const bool inside = g.inside(tile, p);
-    trans[p] = T(1);
-    done[p] = inside ? T(0) : T(1);
+    trans[p] = inside ? T(1) : T(-1);
     last[p] = 0;
     half_live[p / kHalf] += inside;
   }
@@ -196,14 +197,13 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
       const V dy = V{} + (T(r) - fp.my);
       V alpha = o * Pack<T>::exp(falloff_exponent(dx, dy, a, b, c));
       alpha = alpha < cap ? alpha : cap;
-      const V t = load<V>(trans + p0), d = load<V>(done + p0);
+      const V t = load<V>(trans + p0);
       const V next = t * (T(1) - alpha);
-      const M open = (d == T(0)) & (alpha >= Consts<T>::alpha_min);
+      const M open = (t > T(0)) & (alpha >= Consts<T>::alpha_min);
       const M stop = open & (next <= Consts<T>::t_stop);
       const M take = open & ~stop;
       const V weight = take ? alpha * t : V{};
-      store(trans + p0, take ? next : t);
-      store(done + p0, stop ? V{} + T(1) : d);
+      store(trans + p0, take ? next : (stop ? -t : t));
       const Int8x take32 = __builtin_convertvector(take, Int8x);
       store(last + p0, take32 ? Int8x{} + taken : load<Int8x>(last + p0));
       const int stops = count_true(stop);
@@ -219,13 +219,12 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   for (int p = 0; p < kTilePixels; ++p) {
     if (!g.inside(tile, p)) continue;
     const int64_t pix = g.pixel(tile, p);
-    trans_out[pix] = trans[p];
+    trans_out[pix] = std::abs(trans[p]);
     last_out[pix] = last[p];
     for (int64_t ch = 0; ch < F; ++ch) fsum[pix * F + ch] = acc[ch * kTilePixels + p];
   }
 }
 
-// FC: the number of features when known at compile time (0: g.F, read at run time).
 template <typename T, int FC>
 void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                    const T* fsum, const T* trans_final, const int32_t* last_in,
@@ -388,14 +387,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cpu(
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "composite_forward_cpu", [&] {
     const auto records =
         pack_records<scalar_t>(means2d, conics, opacities, features, extents);
-    const int64_t per_worker = (2 + g.F) * kTilePixels;
+    const int64_t per_worker = (1 + g.F) * kTilePixels;
     std::vector<scalar_t> scratch(per_worker * n_workers);
     scalar_t* fs = fsum.data_ptr<scalar_t>();
     scalar_t* tr = trans.data_ptr<scalar_t>();
     int32_t* ls = last.data_ptr<int32_t>();
     const scalar_t* recs = records.data_ptr<scalar_t>();
     for_each_chunk(n_tiles, [&](int w, int64_t tile) {
-      forward_tile(recs, bins, g, tile, scratch.data() + w * per_worker, fs, tr, ls);
+      // RGB + depth, the usual case, has its feature loops unrolled
+      (g.F == 4 ? forward_tile<scalar_t, 4> : forward_tile<scalar_t, 0>)(
+          recs, bins, g, tile, scratch.data() + w * per_worker, fs, tr, ls);
     });
   });
   return {fsum, trans, last};
