@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 import tyro
 
@@ -294,6 +295,33 @@ def view(
                box_dataset=box_dataset, min_score=min_score)
 
 
+def detect_command() -> Callable[..., None]:
+    """The ``detect`` command: ``train`` and ``run`` (:mod:`detection.cli`) and ``bench``
+    (:mod:`detection.synthetic.cli`) as nested subcommands.
+
+    Each subcommand is a frozen dataclass with a ``run()`` method; tyro needs their types to build
+    the parser, so they are imported here, when the command line is parsed, not when this module
+    is imported.
+    """
+    from detection.cli import DetectRun, DetectTrain
+    from detection.synthetic.cli import DetectBench
+
+    subcommands = Union[  # noqa: UP007 (tyro reads the Annotated members of a typing.Union)
+        Annotated[DetectTrain, tyro.conf.subcommand("train")],
+        Annotated[DetectRun, tyro.conf.subcommand("run")],
+        Annotated[DetectBench, tyro.conf.subcommand("bench")],
+    ]
+
+    def detect(command: subcommands) -> None:
+        """3DGS-DET: train the Gaussian detector, run it on a scene, or run the synthetic
+        indoor benchmark."""
+        command.run()
+
+    detect.__annotations__ = {"command": Annotated[subcommands, tyro.conf.arg(name="")],
+                              "return": None}
+    return detect
+
+
 COMMANDS = {
     "demo": demo,
     "train": train,
@@ -311,7 +339,8 @@ COMMANDS = {
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``splat3d`` console script."""
     try:
-        tyro.extras.subcommand_cli_from_dict(COMMANDS, prog="splat3d", args=args)
+        commands = {**COMMANDS, "detect": detect_command()}
+        tyro.extras.subcommand_cli_from_dict(commands, prog="splat3d", args=args)
     except (OSError, ValueError, ImportError) as err:
         if os.environ.get("SPLAT3D_TRACEBACK"):
             raise

@@ -20,7 +20,7 @@ def test_help_lists_commands(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     for command in ("demo", "train", "eval", "export", "render", "info", "view", "sample",
-                    "eval-det"):
+                    "eval-det", "dream", "detect"):
         assert command in out
 
 
@@ -61,3 +61,26 @@ def test_view_passes_box_files_to_the_viewer(monkeypatch, tmp_path):
     assert path == tmp_path / "run"
     assert kw["boxes"] == (Path("pred.json"), Path("gt.json"))
     assert kw["box_dataset"] == "arkitscenes" and kw["min_score"] == 0.3
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["detect", "train", "--data", "rooms", "--output", "det", "--epochs", "3"],
+     ("DetectTrain", {"data": Path("rooms"), "output": Path("det"), "epochs": 3})),
+    (["detect", "run", "--scene", "runs/r0", "--detector", "det/detector.pt", "--out", "p.json"],
+     ("DetectRun", {"scene": Path("runs/r0"), "out": Path("p.json")})),
+    (["detect", "bench", "--size", "small", "--seed", "4"],
+     ("DetectBench", {"size": "small", "seed": 4})),
+])
+def test_detect_subcommands_parse_into_their_dataclasses(monkeypatch, argv, expected):
+    import detection.cli
+    import detection.synthetic.cli
+
+    ran = []
+    for cls in (detection.cli.DetectTrain, detection.cli.DetectRun,
+                detection.synthetic.cli.DetectBench):
+        monkeypatch.setattr(cls, "run", lambda self: ran.append(self))
+    main(argv)
+    (command,) = ran
+    name, fields = expected
+    assert type(command).__name__ == name
+    assert {k: getattr(command, k) for k in fields} == fields
