@@ -97,17 +97,20 @@ def evaluate(run: Path) -> None:
           f"PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}")
 
 
-def export(run: Path, format: Literal["ply", "splat"] = "ply", out: Path | None = None) -> None:
-    """Export a run's Gaussians as a standard 3DGS PLY or a web-viewer ``.splat`` file.
+def export(run: Path, format: Literal["ply", "splat", "glb", "obj"] = "ply",
+           out: Path | None = None, mesh_resolution: int = 128) -> None:
+    """Export a run's Gaussians as a standard 3DGS PLY, a web-viewer ``.splat`` file, or a
+    vertex-coloured mesh (GLB / OBJ by marching cubes on the Gaussians' density).
 
     Args:
-        run: run folder written by ``splat3d train``.
-        format: ``ply`` (3DGS PLY) or ``splat`` (32 bytes per Gaussian).
-        out: output file (default: RUN/exports/point_cloud.FORMAT).
+        run: run folder written by ``splat3d train`` (or ``splat3d dream``).
+        format: ``ply`` (3DGS PLY), ``splat`` (32 bytes per Gaussian), ``glb`` or ``obj`` (mesh).
+        out: output file (default: RUN/exports/point_cloud.FORMAT, RUN/exports/mesh.FORMAT).
+        mesh_resolution: density-grid cells along the scene's longest side (meshes only).
     """
     from splat3d.train import export_run
 
-    print(f"wrote {export_run(run, format=format, out=out)}")
+    print(f"wrote {export_run(run, format=format, out=out, mesh_resolution=mesh_resolution)}")
 
 
 def demo(output: Path = Path("outputs/demo"), steps: int = 500, seed: int = 0) -> None:

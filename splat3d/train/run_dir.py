@@ -146,17 +146,33 @@ def evaluate_run(run_dir: Path) -> dict[str, Any]:
     return result
 
 
-def export_run(run_dir: Path, format: Literal["ply", "splat"] = "ply",
-               out: Path | None = None) -> Path:
-    """Write a run's newest Gaussians as a 3DGS PLY or an antimatter15 ``.splat`` file.
+ExportFormat = Literal["ply", "splat", "glb", "obj"]
+EXPORT_FORMATS: tuple[str, ...] = ("ply", "splat", "glb", "obj")
 
-    ``out`` defaults to ``RUN/exports/point_cloud.<format>``; returns the written path.
+
+def export_run(run_dir: Path, format: ExportFormat = "ply", out: Path | None = None,
+               mesh_resolution: int = 128) -> Path:
+    """Write a run's newest Gaussians as a 3DGS PLY, an antimatter15 ``.splat`` file, or a
+    vertex-coloured mesh (``glb`` / ``obj``, marching cubes on the opacity-weighted density of
+    :mod:`splat3d.mesh` on a ``mesh_resolution`` grid along the longest side).
+
+    ``out`` defaults to ``RUN/exports/point_cloud.<format>`` (``mesh.<format>`` for meshes);
+    returns the written path.
     """
-    if format not in ("ply", "splat"):
-        raise ValueError(f"export_run: format must be 'ply' or 'splat', got {format!r}")
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"export_run: format must be one of {EXPORT_FORMATS}, got {format!r}")
     run_dir = Path(run_dir)
-    path = Path(out) if out is not None else run_dir / "exports" / f"point_cloud.{format}"
-    _save_gaussians(path, load_run_gaussians(run_dir), format)
+    stem = "mesh" if format in ("glb", "obj") else "point_cloud"
+    path = Path(out) if out is not None else run_dir / "exports" / f"{stem}.{format}"
+    gaussians = load_run_gaussians(run_dir)
+    if stem == "mesh":
+        from splat3d.mesh import MeshConfig, export_mesh
+
+        if path.suffix.lower() != f".{format}":
+            raise ValueError(f"export_run: {path} does not end in .{format}")
+        export_mesh(gaussians, path, MeshConfig(resolution=mesh_resolution))
+    else:
+        _save_gaussians(path, gaussians, format)
     return path
 
 

@@ -111,4 +111,16 @@ def test_export_run(tiny_scene, tmp_path: Path) -> None:
     n = len(load_ply(run / "point_cloud.ply"))
     assert len(load_ply(ply)) == n and len(load_splat(splat)) == n
     with pytest.raises(ValueError, match="format"):
-        export_run(run, format="obj")  # type: ignore[arg-type]
+        export_run(run, format="stl")  # type: ignore[arg-type]
+
+
+def test_export_run_mesh(tiny_scene, tmp_path: Path) -> None:
+    import trimesh
+
+    run = train(tiny_config(tmp_path / "run", steps=5), dataset=tiny_scene)
+    glb = export_run(run, format="glb", mesh_resolution=24)
+    assert glb == run / "exports" / "mesh.glb"
+    mesh = trimesh.load(glb, force="mesh")
+    assert len(mesh.faces) > 0 and mesh.visual.vertex_colors.shape[0] == len(mesh.vertices)
+    with pytest.raises(ValueError, match="does not end in .obj"):
+        export_run(run, format="obj", out=tmp_path / "mesh.glb")
