@@ -18,40 +18,49 @@ from dataclasses import replace
 
 from splat3d.strategy import DefaultStrategy
 from text2d3.dream import DreamConfig, LinearAnneal, SqrtAnneal, StageConfig, UniformTime
+from text2d3.dream.regularizers import RegularizerConfig
 
 
 def _densify(steps: int) -> DefaultStrategy:
-    """Grow and prune every 50 steps from step 100 until three quarters of the stage."""
+    """Grow and prune every 50 steps from step 100 until three quarters of the stage; prune
+    below opacity 0.02 (haze the prior barely sees); no opacity resets (too few steps)."""
     return DefaultStrategy(refine_start_iter=100, refine_stop_iter=int(0.75 * steps),
-                           refine_every=50, reset_every=1_000_000, grow_grad2d=0.0002)
+                           refine_every=50, reset_every=1_000_000, grow_grad2d=0.0002,
+                           prune_opa=0.02)
+
+
+_GREY = (0.5, 0.5, 0.5)
+"""Initial colour: random colours leave speckles the noisy SDS signal never fully removes."""
+_SOLID = RegularizerConfig(opacity_entropy=0.01)
+"""Opacity entropy against semi-transparent haze."""
 
 
 _GEOMETRY = StageConfig(
     name="geometry", role="image", prior="embedded", steps=600, guidance=10.0,
     weighting="sigma2", annealing=SqrtAnneal(start=(0.02, 0.98), end=(0.02, 0.4)),
-    views_per_step=4, strategy=_densify(600))
+    views_per_step=4, strategy=_densify(600), regularizers=_SOLID)
 _APPEARANCE = StageConfig(
     name="appearance", role="latent", prior="embedded-latent", steps=300, guidance=10.0,
     weighting="sigma2", annealing=LinearAnneal(start=(0.02, 0.5), end=(0.02, 0.1)),
-    views_per_step=4)
+    views_per_step=4, regularizers=_SOLID)
 
 DREAM_PRESETS: dict[str, tuple[str, DreamConfig]] = {
     "stabledreamer": (
         "two stages: 600 steps image prior (t annealed sqrt 0.98->0.4, densify) + 300 steps "
-        "latent prior (t 0.5->0.1), 4 views/step, CFG 10",
-        DreamConfig(stages=(_GEOMETRY, _APPEARANCE)),
+        "latent prior (t 0.5->0.1), 4 views/step, CFG 10, opacity entropy 0.01",
+        DreamConfig(stages=(_GEOMETRY, _APPEARANCE), init_colour=_GREY),
     ),
     "sds-baseline": (
         "one stage: 900 steps image prior, uniform t in [0.02, 0.98], densify, 4 views/step, "
         "CFG 10",
         DreamConfig(stages=(replace(_GEOMETRY, name="sds", steps=900,
                                     annealing=UniformTime((0.02, 0.98)),
-                                    strategy=_densify(900)),)),
+                                    strategy=_densify(900)),), init_colour=_GREY),
     ),
     "fast": (
         "stabledreamer at half the steps (300 + 150)",
         DreamConfig(stages=(replace(_GEOMETRY, steps=300, strategy=_densify(300)),
-                            replace(_APPEARANCE, steps=150))),
+                            replace(_APPEARANCE, steps=150)), init_colour=_GREY),
     ),
 }
 """Preset name -> (one-line description, config)."""

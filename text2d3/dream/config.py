@@ -110,6 +110,8 @@ class DreamConfig:
     """Radius of that ball (world units; the embedded objects fit in about 0.8)."""
     init_opacity: float = 0.3
     """Initial opacity of every Gaussian."""
+    init_colour: tuple[float, float, float] | None = None
+    """Colour of every initial Gaussian in the ball (None: random colours)."""
     init_scale_factor: float = 1.0
     """Initial scales are this times the mean distance to the 3 nearest neighbours."""
     sh_degree: int = 0

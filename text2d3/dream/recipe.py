@@ -42,6 +42,7 @@ from splat3d.fileio import write_json
 from splat3d.gaussians import Gaussians
 from splat3d.io import save_ply
 from splat3d.mesh import export_mesh
+from splat3d.strategy import DefaultStrategy
 from splat3d.train.config import config_to_dict
 from splat3d.train.trainer import TrainingMonitor, torch_threads
 from splat3d.turntable import render_turntable, save_turntable
@@ -86,8 +87,9 @@ def with_priors(config: DreamConfig, image_prior: str | None = None,
 
 def with_steps(config: DreamConfig, steps: int) -> DreamConfig:
     """``config`` with ``steps`` steps in all, shared between the stages in the preset's
-    proportions (each stage keeps at least one step; strategy and annealing are relative to
-    each stage's length except the strategy's absolute step thresholds)."""
+    proportions (each stage keeps at least one step). Annealing is relative to each stage's
+    length already; the densification strategy's step thresholds are scaled by the same factor
+    as their stage."""
     if steps < 1:
         raise ValueError(f"dream: steps must be a positive number, got {steps}")
     if steps < len(config.stages):
@@ -96,8 +98,24 @@ def with_steps(config: DreamConfig, steps: int) -> DreamConfig:
     total = config.total_steps
     counts = [max(1, round(s.steps * steps / total)) for s in config.stages]
     counts[-1] = max(1, steps - sum(counts[:-1]))
-    return replace(config, stages=tuple(replace(s, steps=n)
-                                        for s, n in zip(config.stages, counts, strict=True)))
+    return replace(config, stages=tuple(
+        replace(s, steps=n, strategy=_scaled_strategy(s.strategy, n / s.steps))
+        for s, n in zip(config.stages, counts, strict=True)))
+
+
+def _scaled_strategy(strategy: DefaultStrategy | None, factor: float) -> DefaultStrategy | None:
+    if strategy is None:
+        return None
+
+    def scaled(v: int) -> int:
+        return max(1, round(v * factor))
+
+    return replace(strategy, refine_start_iter=scaled(strategy.refine_start_iter),
+                   refine_stop_iter=scaled(strategy.refine_stop_iter),
+                   refine_every=scaled(strategy.refine_every),
+                   reset_every=scaled(strategy.reset_every),
+                   refine_scale2d_stop_iter=round(strategy.refine_scale2d_stop_iter * factor),
+                   pause_refine_after_reset=round(strategy.pause_refine_after_reset * factor))
 
 
 def check_prompt(prompt: str, config: DreamConfig) -> None:
@@ -126,7 +144,8 @@ def initial_gaussians(
     config: DreamConfig, seed_points: Float[Tensor, "N 3"] | None = None,
     seed_colours: Float[Tensor, "N 3"] | None = None,
 ) -> Gaussians:
-    """Gaussians uniform in a ball of ``init_radius`` (random colours), or on seed points."""
+    """Gaussians uniform in a ball of ``init_radius`` (colour ``init_colour`` or random), or on
+    seed points."""
     if seed_points is not None:
         if seed_points.ndim != 2 or seed_points.shape[-1] != 3 or len(seed_points) == 0:
             raise ValueError(f"dream: seed points must be a non-empty [N, 3] tensor, got "
@@ -134,10 +153,14 @@ def initial_gaussians(
         g = Gaussians.from_points(seed_points, seed_colours, config.sh_degree,
                                   config.init_opacity, config.init_scale_factor)
     else:
-        g = Gaussians.random_sphere(config.num_gaussians, config.init_radius, config.sh_degree,
-                                    config.init_opacity, seed=config.seed)
-        if config.init_scale_factor != 1.0:
-            g.log_scales = g.log_scales + float(torch.log(torch.tensor(config.init_scale_factor)))
+        gen = torch.Generator().manual_seed(config.seed)
+        n = config.num_gaussians
+        direction = torch.nn.functional.normalize(torch.randn(n, 3, generator=gen), dim=-1)
+        radius = config.init_radius * torch.rand(n, 1, generator=gen) ** (1.0 / 3.0)
+        colours = torch.rand(n, 3, generator=gen) if config.init_colour is None else \
+            torch.tensor(config.init_colour).expand(n, 3)
+        g = Gaussians.from_points(direction * radius, colours, config.sh_degree,
+                                  config.init_opacity, config.init_scale_factor)
     return g.to(config.device)
 
 

@@ -93,8 +93,14 @@ def test_failure_while_writing_leaves_nothing(tmp_path: Path, priors: dict,
 def test_with_priors_and_steps() -> None:
     cfg = with_priors(DREAM_PRESETS["stabledreamer"][1], "if:/a", "embedded")
     assert [s.prior for s in cfg.stages] == ["if:/a", "embedded-latent"]
-    cfg = with_steps(DREAM_PRESETS["stabledreamer"][1], 90)
+    preset = DREAM_PRESETS["stabledreamer"][1]
+    cfg = with_steps(preset, 90)
     assert [s.steps for s in cfg.stages] == [60, 30]
+    before, after = preset.stages[0].strategy, cfg.stages[0].strategy
+    assert (after.refine_start_iter, after.refine_stop_iter, after.refine_every) == (
+        round(before.refine_start_iter / 10), round(before.refine_stop_iter / 10),
+        round(before.refine_every / 10))
+    assert after.prune_opa == before.prune_opa
     base = DREAM_PRESETS["sds-baseline"][1]
     assert len(base.stages) == 1 and base.stages[0].annealing.bounds(1.0) == (0.02, 0.98)
 
