@@ -119,3 +119,25 @@ def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         main(["dream", "", "--output", str(tmp_path / "empty")])
     assert err.value.code == 2 and "prompt is empty" in capsys.readouterr().err
     assert not (tmp_path / "empty").exists()
+
+
+def test_cli_with_live_viewer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture) -> None:
+    pytest.importorskip("viser", reason="the live viewer needs the 'viewer' extra (viser)")
+    import configs.dream
+    from viewer import Viewer
+
+    updates: list[int] = []
+    original = Viewer.update
+
+    def counting(self, gaussians, *, step, metrics):
+        updates.append(step)
+        return original(self, gaussians, step=step, metrics=metrics)
+
+    monkeypatch.setattr(Viewer, "update", counting)
+    monkeypatch.setitem(configs.dream.DREAM_PRESETS, "fast", ("tiny", TINY))
+    main(["dream", "a red cube", "--preset", "fast", "--steps", "4", "--viewer",
+          "--viewer-port", "0", "--output", str(tmp_path / "run")])
+    assert "live viewer at http://127.0.0.1:" in capsys.readouterr().out
+    assert updates == [3, 4]  # the end of each stage (3 + 1 steps)
+    assert (tmp_path / "run" / "point_cloud.ply").is_file()
