@@ -129,7 +129,8 @@ class DreamConfig:
     log_every: int = 10
     """Steps between history entries, progress refreshes and monitor updates."""
     turntable: TurntableConfig = field(default_factory=lambda: TurntableConfig(
-        views=8, radius=3.0, elevation_deg=20.0, fov_deg=42.97, size=128, background=BACKGROUND))
+        views=8, radius=3.0, elevation_deg=20.0, fov_deg=42.97, size=128, background=BACKGROUND,
+        columns=4))
     """Orbit renders written to the run folder; the embedded classifier's prompt accuracy is
     measured on them (default: 8 views at the embedded priors' camera distance and field of
     view, over their grey background)."""
