@@ -6,6 +6,7 @@
 
 #include "../raster_ops.h"
 #include "composite_cuda.h"
+#include "splat3d/raster_math.h"
 
 namespace splat3d {
 namespace {
