@@ -213,6 +213,7 @@ def dream(
     image_prior: str | None = None,
     latent_prior: str | None = None,
     steps: int | None = None,
+    resolution: int | None = None,
     seed: int = 0,
     output: Path | None = None,
     overwrite: bool = False,
@@ -231,6 +232,7 @@ def dream(
         latent_prior: prior of the latent-space stage: ``embedded-latent`` or ``sd:PATH``
             (Stable Diffusion folder); default the preset's.
         steps: total steps (default the preset's), shared between the stages.
+        resolution: render side in pixels (default 32, the embedded priors'; 64 suits IF).
         seed: random seed.
         output: run folder (default ``outputs/dream/<prompt>``).
         overwrite: replace a non-empty run folder.
@@ -241,8 +243,8 @@ def dream(
     from text2d3.dream.cli import dream_command
 
     dream_command(prompt, preset=preset, image_prior=image_prior, latent_prior=latent_prior,
-                  steps=steps, seed=seed, output=output, overwrite=overwrite, viewer=viewer,
-                  viewer_port=viewer_port, device=device)
+                  steps=steps, resolution=resolution, seed=seed, output=output,
+                  overwrite=overwrite, viewer=viewer, viewer_port=viewer_port, device=device)
 
 
 def eval_det(

@@ -22,6 +22,7 @@ def dream_command(
     image_prior: str | None = None,
     latent_prior: str | None = None,
     steps: int | None = None,
+    resolution: int | None = None,
     seed: int = 0,
     output: Path | None = None,
     overwrite: bool = False,
@@ -38,6 +39,8 @@ def dream_command(
         latent_prior: replaces the prior of the latent-space stages (``embedded`` /
             ``embedded-latent``, ``sd:PATH``).
         steps: total steps, shared between the stages in the preset's proportions.
+        resolution: render side in pixels for every stage (default the preset's 32, the
+            embedded priors'; e.g. 64 for IF, 256-512 for Stable Diffusion on a GPU).
         seed: random seed.
         output: run folder (default ``outputs/dream/<prompt with underscores>``).
         overwrite: replace a non-empty run folder.
@@ -55,6 +58,9 @@ def dream_command(
     config = with_priors(DREAM_PRESETS[preset][1], image_prior, latent_prior)
     if steps is not None:
         config = with_steps(config, steps)
+    if resolution is not None:
+        config = replace(config, stages=tuple(
+            replace(s, cameras=replace(s.cameras, resolution=resolution)) for s in config.stages))
     config = replace(config, seed=seed, device=device)
     if output is None:
         slug = "_".join(prompt.lower().split()) or "empty"

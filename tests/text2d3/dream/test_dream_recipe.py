@@ -111,10 +111,13 @@ def test_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setitem(configs.dream.DREAM_PRESETS, "fast", ("tiny", TINY))
     main(["dream", "a red cube", "--preset", "fast", "--steps", "4", "--seed", "1",
-          "--output", str(tmp_path / "run")])
+          "--resolution", "24", "--output", str(tmp_path / "run")])
     assert "prompt accuracy" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["steps"] == 4
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert config["seed"] == 1
+    assert [s["cameras"]["resolution"] for s in config["stages"]] == [24, 24]
     with pytest.raises(SystemExit) as err:
         main(["dream", "", "--output", str(tmp_path / "empty")])
     assert err.value.code == 2 and "prompt is empty" in capsys.readouterr().err
