@@ -198,6 +198,7 @@ def dream(
         _check_output(Path(output_dir), overwrite)
     loaded = {**load_priors(config, skip=set(priors or {})), **(priors or {})}
     with torch_threads(config.threads):
+        torch.manual_seed(config.seed)  # densification splits draw from the global generator
         init = initial_gaussians(config, seed_points, seed_colours)
         stages = [(s, PriorGuide(loaded[s.prior], s.guidance, s.negative_prompt))
                   for s in config.stages]

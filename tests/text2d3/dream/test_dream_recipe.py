@@ -14,8 +14,9 @@ from configs.dream import DREAM_PRESETS
 from splat3d.cli import main
 from splat3d.io import load_ply
 from splat3d.mesh import MeshConfig
+from splat3d.sh import sh_dc_to_rgb
 from text2d3.dream import recipe
-from text2d3.dream.recipe import dream, with_priors, with_steps
+from text2d3.dream.recipe import dream, initial_gaussians, with_priors, with_steps
 from text2d3.priors.embedded import load_embedded
 
 TINY = replace(with_steps(DREAM_PRESETS["fast"][1], 6), num_gaussians=200, progress=False,
@@ -144,3 +145,17 @@ def test_cli_with_live_viewer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "live viewer at http://127.0.0.1:" in capsys.readouterr().out
     assert updates == [3, 4]  # the end of each stage (3 + 1 steps)
     assert (tmp_path / "run" / "point_cloud.ply").is_file()
+
+
+def test_initial_gaussians() -> None:
+    ball = initial_gaussians(replace(TINY, num_gaussians=500, init_radius=0.4))
+    assert len(ball) == 500 and float(ball.means.norm(dim=-1).max()) <= 0.4
+    torch.testing.assert_close(ball.opacities, torch.full((500,), TINY.init_opacity))
+    torch.testing.assert_close(sh_dc_to_rgb(ball.sh[:, 0]), torch.full((500, 3), 0.5))
+    points = torch.tensor([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.2, 0.0], [0.0, 0.0, 0.3]])
+    colours = torch.rand(4, 3)
+    seeded = initial_gaussians(TINY, points, colours)
+    torch.testing.assert_close(seeded.means, points)
+    torch.testing.assert_close(sh_dc_to_rgb(seeded.sh[:, 0]), colours)
+    with pytest.raises(ValueError, match="seed points"):
+        initial_gaussians(TINY, torch.zeros(0, 3))
