@@ -35,7 +35,7 @@ passes under classifier-free guidance, so a step costs about ``k`` times as much
 
 Example:
     >>> from text2d3.solvers import VPCosine
-    >>> x = torch.zeros(1, 3, 4, 4, requires_grad=True)
+    >>> x = torch.zeros(1, 3, 4, 4)
     >>> loss = sds_l2_loss(x, torch.ones(1, 3, 4, 4), torch.tensor([0.5]), VPCosine(), "snr")
     >>> round(float(loss), 3)
     0.5
