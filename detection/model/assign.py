@@ -76,8 +76,9 @@ def assign_targets(
     """Assign ground-truth ``boxes`` to the ``locations`` of each level (finest first)."""
     points = torch.cat(list(locations))  # [P, 3]
     n_points, n_boxes = points.shape[0], boxes.shape[0]
-    level = torch.cat([torch.full((len(p),), i) for i, p in enumerate(locations)])
-    none = torch.full((n_points,), -1, dtype=torch.long)
+    device = points.device
+    level = torch.cat([torch.full((len(p),), i, device=device) for i, p in enumerate(locations)])
+    none = torch.full((n_points,), -1, dtype=torch.long, device=device)
     if n_boxes == 0 or n_points == 0:
         return AssignedTargets(none, none.clone(), points.new_zeros(n_points))
 

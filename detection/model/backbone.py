@@ -22,12 +22,36 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(max(1, channels // 8), channels)
+class MaskedGroupNorm(nn.GroupNorm):
+    """GroupNorm whose statistics cover the occupied voxels only, with empty voxels set to 0.
+
+    With the mask applied after every normalisation the dense network behaves like a
+    submanifold sparse one (Graham et al., 2018): features live on the occupied voxels, and
+    the many empty voxels of a room neither dilate the features nor swamp the statistics.
+    """
+
+    def forward(  # type: ignore[override]
+        self, x: Float[Tensor, "B C X Y Z"], mask: Float[Tensor, "B 1 X Y Z"]
+    ) -> Float[Tensor, "B C X Y Z"]:
+        b, c = x.shape[:2]
+        g = self.num_groups
+        xg = x.reshape(b, g, c // g, -1)  # [B, G, C/G, V]
+        m = mask.reshape(b, 1, 1, -1)
+        count = (m.sum(dim=(2, 3), keepdim=True) * (c // g)).clamp_min(1.0)
+        mean = (xg * m).sum(dim=(2, 3), keepdim=True) / count
+        var = (((xg - mean) * m) ** 2).sum(dim=(2, 3), keepdim=True) / count
+        y = ((xg - mean) / torch.sqrt(var + self.eps)).reshape_as(x)
+        y = y * self.weight.view(1, c, 1, 1, 1) + self.bias.view(1, c, 1, 1, 1)
+        return y * mask
+
+
+def _norm(channels: int) -> MaskedGroupNorm:
+    return MaskedGroupNorm(max(1, channels // 8), channels)
 
 
 class ResBlock3d(nn.Module):
-    """Two 3x3x3 convolutions with GroupNorm, ReLU and an identity shortcut (He et al., 2016)."""
+    """Two 3x3x3 convolutions with masked GroupNorm, ReLU and an identity shortcut
+    (He et al., 2016)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -36,17 +60,25 @@ class ResBlock3d(nn.Module):
         self.conv2 = nn.Conv3d(channels, channels, 3, padding=1, bias=False)
         self.norm2 = _norm(channels)
 
-    def forward(self, x: Float[Tensor, "B C X Y Z"]) -> Float[Tensor, "B C X Y Z"]:
-        y = torch.relu(self.norm1(self.conv1(x)))
-        return torch.relu(x + self.norm2(self.conv2(y)))
+    def forward(
+        self, x: Float[Tensor, "B C X Y Z"], mask: Float[Tensor, "B 1 X Y Z"]
+    ) -> Float[Tensor, "B C X Y Z"]:
+        y = torch.relu(self.norm1(self.conv1(x), mask))
+        return torch.relu(x + self.norm2(self.conv2(y), mask))
 
 
-def _conv_norm_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        _norm(c_out),
-        nn.ReLU(inplace=True),
-    )
+class ConvNormReLU(nn.Module):
+    """3x3x3 convolution (optionally strided), masked GroupNorm, ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.norm = _norm(c_out)
+
+    def forward(
+        self, x: Float[Tensor, "B C X Y Z"], mask: Float[Tensor, "B 1 _ _ _"]
+    ) -> Float[Tensor, "B D _ _ _"]:
+        return torch.relu(self.norm(self.conv(x), mask))
 
 
 class Backbone3d(nn.Module):
@@ -58,7 +90,7 @@ class Backbone3d(nn.Module):
 
     Example:
         >>> net = Backbone3d(16, (8, 16, 32), out_channels=16)
-        >>> [f.shape[2] for f in net(torch.zeros(1, 16, 8, 8, 8))]
+        >>> [f.shape[2] for f in net(torch.zeros(1, 16, 8, 8, 8), torch.ones(1, 1, 8, 8, 8))]
         [4, 2]
     """
 
@@ -66,32 +98,39 @@ class Backbone3d(nn.Module):
         super().__init__()
         if len(channels) < 2:
             raise ValueError(f"Backbone3d needs at least 2 channel widths, got {channels}")
-        self.stem = _conv_norm_relu(in_channels, channels[0], stride=1)
-        self.stages = nn.ModuleList(
-            nn.Sequential(_conv_norm_relu(c_in, c_out, stride=2), ResBlock3d(c_out))
+        self.stem = ConvNormReLU(in_channels, channels[0], stride=1)
+        self.down = nn.ModuleList(
+            ConvNormReLU(c_in, c_out, stride=2)
             for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
+        self.blocks = nn.ModuleList(ResBlock3d(c) for c in channels[1:])
         self.lateral = nn.ModuleList(nn.Conv3d(c, out_channels, 1) for c in channels[1:])
         self.smooth = nn.ModuleList(
-            _conv_norm_relu(out_channels, out_channels, stride=1) for _ in channels[1:]
+            ConvNormReLU(out_channels, out_channels, stride=1) for _ in channels[1:]
         )
 
     @property
     def num_levels(self) -> int:
-        return len(self.stages)
+        return len(self.down)
 
-    def forward(self, x: Float[Tensor, "B C X Y Z"]) -> list[Float[Tensor, "B F _ _ _"]]:
-        x = self.stem(x)
-        encoded = []
-        for stage in self.stages:
-            x = stage(x)
+    def forward(
+        self, x: Float[Tensor, "B C X Y Z"], mask: Float[Tensor, "B 1 X Y Z"]
+    ) -> list[Float[Tensor, "B F _ _ _"]]:
+        """Features of each level; ``mask`` is the input's occupancy (1 occupied, 0 empty),
+        max-pooled to each level (a coarse voxel is occupied when any of its fine ones is)."""
+        x = self.stem(x, mask)
+        encoded, masks = [], []
+        for down, block in zip(self.down, self.blocks, strict=True):
+            mask = nn.functional.max_pool3d(mask, 2)
+            x = block(down(x, mask), mask)
             encoded.append(x)
+            masks.append(mask)
         levels: list[Tensor] = [None] * len(encoded)  # type: ignore[list-item]
         top = None
         for i in reversed(range(len(encoded))):
-            lateral = self.lateral[i](encoded[i])
+            lateral = self.lateral[i](encoded[i]) * masks[i]
             if top is not None:
                 lateral = lateral + nn.functional.interpolate(top, size=lateral.shape[2:])
             top = lateral
-            levels[i] = self.smooth[i](lateral)
+            levels[i] = self.smooth[i](lateral, masks[i])
         return levels

@@ -103,8 +103,8 @@ def voxelize(g: Gaussians, grid: VoxelGrid, floor_z: float) -> Float[Tensor, "16
     ``[-0.5, 0.5]``), ``log(scale / voxel_size) / 4`` (3), unit quaternion (4), RGB - 0.5 (3),
     opacity (1), height of the voxel centre above ``floor_z`` in metres (1; a cue for
     furniture classes that does not depend on where the room is), and occupancy
-    ``log(1 + count)`` (1). Empty voxels are all zero except height. Gaussians outside the
-    grid are dropped.
+    ``log(1 + count)`` (1). Empty voxels are all zero, so padding the grid with empty space
+    changes nothing. Gaussians outside the grid are dropped.
 
     Example:
         >>> g = Gaussians.random_box(100)
@@ -133,6 +133,6 @@ def voxelize(g: Gaussians, grid: VoxelGrid, floor_z: float) -> Float[Tensor, "16
     ones = torch.ones_like(flat, dtype=normalised.dtype)
     counts = normalised.new_zeros(n_voxels).index_add_(0, flat, ones)
     means = sums / counts.clamp_min(1.0)[:, None]
-    height = grid.centers()[..., 2].reshape(-1).to(means) - floor_z
+    height = (grid.centers()[..., 2].reshape(-1).to(means) - floor_z) * (counts > 0)
     channels = torch.cat([means, height[:, None], torch.log1p(counts)[:, None]], dim=1)
     return channels.T.reshape(VOXEL_CHANNELS, nx, ny, nz)

@@ -49,7 +49,7 @@ class DetectorTrainConfig:
     batch_size: int = 2
     """Scenes per optimiser step (batched through the backbone; two or more also select
     oneDNN's much faster CPU convolution)."""
-    lr: float = 3e-3
+    lr: float = 1e-2
     """Peak AdamW learning rate."""
     weight_decay: float = 1e-4
     """AdamW weight decay."""
