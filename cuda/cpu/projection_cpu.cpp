@@ -46,6 +46,7 @@ std::vector<PinholeCamera<T>> read_cameras(const at::Tensor& viewmats, const at:
     cam.cy = T(k[9 * c + 5]);
     cam.width = width;
     cam.height = height;
+    cam.set_limits();
   }
   return cams;
 }
@@ -171,7 +172,7 @@ std::vector<at::Tensor> project_backward_cpu(
         for (int64_t c = 0; c < C; ++c) {
           const int64_t i = c * N + n;
           project_forward(cams[c], m + 3 * n, q + 4 * n, ls + 3 * n, ol[n], T(near_plane),
-                          T(far_plane), antialiased, st, out);
+                          T(far_plane), antialiased, st, out, /*with_extent=*/false);
           project_backward(cams[c], st, gm2 + 2 * i, gcon + 3 * i, gop[i], gz[i], o_m + 3 * n,
                            o_q + 4 * n, o_ls + 3 * n, o_l + n);
           if (grgb) {

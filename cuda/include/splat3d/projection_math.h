@@ -18,13 +18,25 @@ struct PinholeCamera {
   T t[3];
   T fx, fy, cx, cy;
   int64_t width, height;
+  // x/z, y/z clamp limits of the Jacobian (set_limits): |x/z| beyond them is clamped
+  T lim_x_pos, lim_x_neg, lim_y_pos, lim_y_neg;
+
+  // Computes the clamp limits from the intrinsics and the image size.
+  SPLAT3D_HD void set_limits() {
+    const T W = T(width), H = T(height);
+    lim_x_pos = (W - cx) / fx + T(0.3) * (T(0.5) * W / fx);
+    lim_x_neg = cx / fx + T(0.3) * (T(0.5) * W / fx);
+    lim_y_pos = (H - cy) / fy + T(0.3) * (T(0.5) * H / fy);
+    lim_y_neg = cy / fy + T(0.3) * (T(0.5) * H / fy);
+  }
 };
 
-// Everything the backward pass needs, recomputed from the parameters.
+// Everything the backward pass needs, recomputed from the parameters (project_forward with
+// with_extent = false skips the extent and the validity, which only the forward needs).
 template <typename T>
 struct ProjectionState {
   T mc[3];          // camera-space mean
-  T z;              // depth used in the Jacobian (1 when out of [near, far])
+  T z, inv_z;       // depth used in the Jacobian (1 when out of [near, far]), 1 / z
   bool in_depth;
   T ux, uy;         // clamped x/z, y/z
   bool free_x, free_y;  // the clamp was inactive
@@ -34,6 +46,7 @@ struct ProjectionState {
   T J0[3], J1[3];   // rows of the 2x3 Jacobian
   T a, b, c;        // undilated 2D covariance
   T det_raw, det;   // determinants before and after dilation
+  T inv_det;        // 1 / det
   T sig, comp;      // sigmoid(opacity logit), antialiasing compensation (1 when off)
   bool antialiased, comp_ok;
 };
@@ -61,7 +74,8 @@ SPLAT3D_HD void rotmat_from_unit_quat(const T* q, T* R) {
 template <typename T>
 SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, const T* quat,
                                 const T* log_scale, T opacity_logit, T near_plane, T far_plane,
-                                bool antialiased, ProjectionState<T>& st, Projected<T>& out) {
+                                bool antialiased, ProjectionState<T>& st, Projected<T>& out,
+                                bool with_extent = true) {
   for (int i = 0; i < 3; ++i) {
     st.mc[i] = cam.R[3 * i] * mean[0] + cam.R[3 * i + 1] * mean[1] +
                cam.R[3 * i + 2] * mean[2] + cam.t[i];
@@ -70,22 +84,22 @@ SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, cons
   st.in_depth = st.mc[2] > near_plane && st.mc[2] < far_plane;
   const T z = st.in_depth ? st.mc[2] : T(1);
   st.z = z;
+  st.inv_z = T(1) / z;
+  const T inv_z = st.inv_z;
   const T W = T(cam.width), H = T(cam.height);
-  const T lim_x_pos = (W - cam.cx) / cam.fx + T(0.3) * (T(0.5) * W / cam.fx);
-  const T lim_x_neg = cam.cx / cam.fx + T(0.3) * (T(0.5) * W / cam.fx);
-  const T lim_y_pos = (H - cam.cy) / cam.fy + T(0.3) * (T(0.5) * H / cam.fy);
-  const T lim_y_neg = cam.cy / cam.fy + T(0.3) * (T(0.5) * H / cam.fy);
-  const T rx = x / z, ry = y / z;
+  const T lim_x_pos = cam.lim_x_pos, lim_x_neg = cam.lim_x_neg;
+  const T lim_y_pos = cam.lim_y_pos, lim_y_neg = cam.lim_y_neg;
+  const T rx = x * inv_z, ry = y * inv_z;
   st.free_x = rx > -lim_x_neg && rx < lim_x_pos;
   st.free_y = ry > -lim_y_neg && ry < lim_y_pos;
   st.ux = rx < -lim_x_neg ? -lim_x_neg : (rx > lim_x_pos ? lim_x_pos : rx);
   st.uy = ry < -lim_y_neg ? -lim_y_neg : (ry > lim_y_pos ? lim_y_pos : ry);
-  st.J0[0] = cam.fx / z;
+  st.J0[0] = cam.fx * inv_z;
   st.J0[1] = T(0);
-  st.J0[2] = -cam.fx * st.ux / z;
+  st.J0[2] = -cam.fx * st.ux * inv_z;
   st.J1[0] = T(0);
-  st.J1[1] = cam.fy / z;
-  st.J1[2] = -cam.fy * st.uy / z;
+  st.J1[1] = cam.fy * inv_z;
+  st.J1[2] = -cam.fy * st.uy * inv_z;
 
   // world covariance M Mᵀ with M = Rq diag(s), then camera covariance R Σ Rᵀ
   st.qlen = sqrt(quat[0] * quat[0] + quat[1] * quat[1] + quat[2] * quat[2] + quat[3] * quat[3]);
@@ -118,24 +132,26 @@ SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, cons
   st.det_raw = st.a * st.c - st.b * st.b;
   const T ad = st.a + T(kEps2d), cd = st.c + T(kEps2d);
   st.det = ad * cd - st.b * st.b;
-  out.conic[0] = cd / st.det;
-  out.conic[1] = -st.b / st.det;
-  out.conic[2] = ad / st.det;
+  st.inv_det = T(1) / st.det;
+  out.conic[0] = cd * st.inv_det;
+  out.conic[1] = -st.b * st.inv_det;
+  out.conic[2] = ad * st.inv_det;
 
   st.sig = T(1) / (T(1) + exp(-opacity_logit));
   st.comp = T(1);
   st.antialiased = antialiased;
   st.comp_ok = true;
   if (antialiased) {
-    const T ratio = st.det_raw / st.det;
+    const T ratio = st.det_raw * st.inv_det;
     st.comp_ok = ratio > T(1e-12);
     st.comp = st.comp_ok ? sqrt(ratio) : T(0);
   }
   out.opacity = st.sig * st.comp;
-  out.means2d[0] = cam.fx * x / z + cam.cx;
-  out.means2d[1] = cam.fy * y / z + cam.cy;
+  out.means2d[0] = cam.fx * x * inv_z + cam.cx;
+  out.means2d[1] = cam.fy * y * inv_z + cam.cy;
   out.depth = st.mc[2];
 
+  if (!with_extent) return;  // the backward pass needs only the state
   const T amin = Consts<T>::alpha_min;
   const T level = T(2) * log((out.opacity > amin ? out.opacity : amin) / amin);
   out.extent[0] = sqrt(level * ad);
@@ -154,25 +170,25 @@ template <typename T>
 SPLAT3D_HD void project_backward(const PinholeCamera<T>& cam, const ProjectionState<T>& st,
                                  const T* g_means2d, const T* g_conic, T g_opacity, T g_depth,
                                  T* g_mean, T* g_quat, T* g_log_scale, T* g_logit) {
-  const T z = st.z, x = st.mc[0], y = st.mc[1];
-  T g_x = g_means2d[0] * cam.fx / z;
-  T g_y = g_means2d[1] * cam.fy / z;
-  T g_z = -(g_means2d[0] * cam.fx * x + g_means2d[1] * cam.fy * y) / (z * z);
+  const T x = st.mc[0], y = st.mc[1], inv_z = st.inv_z, inv_z2 = inv_z * inv_z;
+  T g_x = g_means2d[0] * cam.fx * inv_z;
+  T g_y = g_means2d[1] * cam.fy * inv_z;
+  T g_z = -(g_means2d[0] * cam.fx * x + g_means2d[1] * cam.fy * y) * inv_z2;
 
   // opacity = sigmoid(logit) * comp, comp = sqrt(det_raw / det)
   *g_logit += g_opacity * st.comp * st.sig * (T(1) - st.sig);
   T g_det_raw = 0, g_det = 0;
   if (st.antialiased && st.comp_ok) {
     const T g_ratio = g_opacity * st.sig * T(0.5) / st.comp;
-    g_det_raw += g_ratio / st.det;
-    g_det -= g_ratio * st.det_raw / (st.det * st.det);
+    g_det_raw += g_ratio * st.inv_det;
+    g_det -= g_ratio * st.det_raw * (st.inv_det * st.inv_det);
   }
   // conic = (cd, -b, ad) / det with ad = a + eps, cd = c + eps
   const T ad = st.a + T(kEps2d), cd = st.c + T(kEps2d), b = st.b;
-  g_det -= (g_conic[0] * cd - g_conic[1] * b + g_conic[2] * ad) / (st.det * st.det);
-  const T g_a = g_conic[2] / st.det + g_det * cd + g_det_raw * st.c;
-  const T g_c = g_conic[0] / st.det + g_det * ad + g_det_raw * st.a;
-  const T g_b = -g_conic[1] / st.det - T(2) * b * (g_det + g_det_raw);
+  g_det -= (g_conic[0] * cd - g_conic[1] * b + g_conic[2] * ad) * (st.inv_det * st.inv_det);
+  const T g_a = g_conic[2] * st.inv_det + g_det * cd + g_det_raw * st.c;
+  const T g_c = g_conic[0] * st.inv_det + g_det * ad + g_det_raw * st.a;
+  const T g_b = -g_conic[1] * st.inv_det - T(2) * b * (g_det + g_det_raw);
 
   // a = J0 Σ J0ᵀ, b = J0 Σ J1ᵀ, c = J1 Σ J1ᵀ
   T SJ0[3], SJ1[3];
@@ -190,16 +206,16 @@ SPLAT3D_HD void project_backward(const PinholeCamera<T>& cam, const ProjectionSt
     }
   }
   // J00 = fx/z, J02 = -fx ux/z, J11 = fy/z, J12 = -fy uy/z
-  g_z -= (gJ0[0] * cam.fx + gJ1[1] * cam.fy) / (z * z);
-  const T g_ux = -cam.fx / z * gJ0[2], g_uy = -cam.fy / z * gJ1[2];
-  g_z += (cam.fx * st.ux * gJ0[2] + cam.fy * st.uy * gJ1[2]) / (z * z);
+  g_z -= (gJ0[0] * cam.fx + gJ1[1] * cam.fy) * inv_z2;
+  const T g_ux = -cam.fx * inv_z * gJ0[2], g_uy = -cam.fy * inv_z * gJ1[2];
+  g_z += (cam.fx * st.ux * gJ0[2] + cam.fy * st.uy * gJ1[2]) * inv_z2;
   if (st.free_x) {
-    g_x += g_ux / z;
-    g_z -= g_ux * x / (z * z);
+    g_x += g_ux * inv_z;
+    g_z -= g_ux * x * inv_z2;
   }
   if (st.free_y) {
-    g_y += g_uy / z;
-    g_z -= g_uy * y / (z * z);
+    g_y += g_uy * inv_z;
+    g_z -= g_uy * y * inv_z2;
   }
   const T g_mc[3] = {g_x, g_y, g_depth + (st.in_depth ? g_z : T(0))};
   for (int j = 0; j < 3; ++j) {
