@@ -77,11 +77,11 @@ std::vector<at::Tensor> project_backward(
     const at::Tensor& opacity_logits, const at::Tensor& sh, const at::Tensor& viewmats,
     const at::Tensor& Ks, int64_t width, int64_t height, double near_plane, double far_plane,
     int64_t sh_degree, bool antialiased, const at::Tensor& g_means2d, const at::Tensor& g_conics,
-    const at::Tensor& g_opacities, const at::Tensor& g_depths, const at::Tensor& g_colors) {
+    const at::Tensor& g_opacities, const at::Tensor& g_features) {
   TORCH_CHECK(!means.is_cuda(), "splat3d native projection runs on the CPU");
   return project_backward_cpu(means, quats, log_scales, opacity_logits, sh, viewmats, Ks, width,
                               height, near_plane, far_plane, sh_degree, antialiased, g_means2d,
-                              g_conics, g_opacities, g_depths, g_colors);
+                              g_conics, g_opacities, g_features);
 }
 
 }  // namespace

@@ -38,8 +38,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
 
 // Projection of N Gaussians into C cameras (viewmats [C,4,4] world-to-camera, Ks [C,3,3]).
 // sh_degree < 0 skips colours (sh is then ignored). Returns means2d [C,N,2], conics [C,N,3],
-// opacities [C,N], depths [C,N], colors [C,N,3] (empty without SH), extents [C,N,2] and
-// valid [C,N] bool.
+// opacities [C,N], features [C,N,FD] (SH colour and depth, FD = 4; depth alone, FD = 1,
+// without SH), extents [C,N,2], valid [C,N] bool and radii [C,N,2] int32 (gsplat's).
 std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::Tensor& quats,
                                             const at::Tensor& log_scales,
                                             const at::Tensor& opacity_logits,
@@ -49,13 +49,13 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
                                             int64_t sh_degree, bool antialiased);
 
 // Gradients (means, quats, log_scales, opacity_logits, sh) from those of the projection's
-// differentiable outputs (means2d, conics, opacities, depths, colors).
+// differentiable outputs (means2d, conics, opacities, features).
 std::vector<at::Tensor> project_backward_cpu(
     const at::Tensor& means, const at::Tensor& quats, const at::Tensor& log_scales,
     const at::Tensor& opacity_logits, const at::Tensor& sh, const at::Tensor& viewmats,
     const at::Tensor& Ks, int64_t width, int64_t height, double near_plane, double far_plane,
     int64_t sh_degree, bool antialiased, const at::Tensor& g_means2d, const at::Tensor& g_conics,
-    const at::Tensor& g_opacities, const at::Tensor& g_depths, const at::Tensor& g_colors);
+    const at::Tensor& g_opacities, const at::Tensor& g_features);
 
 #ifdef SPLAT3D_WITH_CUDA
 std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cuda(

@@ -435,20 +435,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     const T* recs = records.data_ptr<T>();
     const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kHalf;
     std::vector<T> scratch(per_worker * n_workers);
-    // one gradient buffer per worker, [C*N, 6+F], zeroed by its worker and summed at the end
-    std::unique_ptr<T[]> buffers(new T[n_workers * CN * slots]);  // not zeroed here
-    std::atomic<int64_t> next{0};
-    fork_join(n_workers, [&](int w) {
+    // one gradient buffer per worker, [C*N, 6+F], zeroed by its worker before its first
+    // tile (workers that got no tile leave theirs untouched) and summed at the end
+    std::unique_ptr<T[]> buffers(new T[n_workers * CN * slots]);
+    std::vector<char> used(n_workers, 0);  // used[w] is only touched by worker w
+    for_each_chunk(n_tiles, [&](int w, int64_t tile) {
       T* buf = buffers.get() + w * CN * slots;
-      std::fill(buf, buf + CN * slots, T(0));
-      for (int64_t tile = next.fetch_add(1); tile < n_tiles; tile = next.fetch_add(1)) {
-        // RGB + depth, the usual case, has its feature loops unrolled
-        (g.F == 4 ? backward_tile<T, 4> : backward_tile<T, 0>)(
-            recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
-            last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(), grad_trans.data_ptr<T>(),
-            scratch.data() + w * per_worker, buf);
+      if (!used[w]) {
+        std::fill(buf, buf + CN * slots, T(0));
+        used[w] = 1;
       }
+      // RGB + depth, the usual case, has its feature loops unrolled
+      (g.F == 4 ? backward_tile<T, 4> : backward_tile<T, 0>)(
+          recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
+          last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(), grad_trans.data_ptr<T>(),
+          scratch.data() + w * per_worker, buf);
     });
+    std::vector<const T*> parts;
+    for (int w = 0; w < n_workers; ++w) {
+      if (used[w]) parts.push_back(buffers.get() + w * CN * slots);
+    }
     T* o_m2 = g_means2d.data_ptr<T>();
     T* o_con = g_conics.data_ptr<T>();
     T* o_op = g_opacities.data_ptr<T>();
@@ -457,10 +463,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     parallel_for(CN, 8192, [&](int64_t begin, int64_t end) {
       std::vector<T> sum(slots);
       for (int64_t i = begin; i < end; ++i) {
-        for (int64_t j = 0; j < slots; ++j) sum[j] = buffers[i * slots + j];
-        for (int w = 1; w < n_workers; ++w) {
-          const T* src = buffers.get() + (w * CN + i) * slots;
-          for (int64_t j = 0; j < slots; ++j) sum[j] += src[j];
+        std::fill(sum.begin(), sum.end(), T(0));
+        for (const T* part : parts) {
+          for (int64_t j = 0; j < slots; ++j) sum[j] += part[i * slots + j];
         }
         o_m2[2 * i] = sum[0];
         o_m2[2 * i + 1] = sum[1];

@@ -6,6 +6,9 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "../raster_ops.h"
@@ -51,6 +54,14 @@ std::vector<PinholeCamera<T>> read_cameras(const at::Tensor& viewmats, const at:
   return cams;
 }
 
+// gsplat's integer radius: ceil of the extent, converted like torch's float -> int32 cast on
+// x86 (out-of-range values give INT32_MIN).
+template <typename T>
+int32_t radius(T extent) {
+  const double r = std::ceil(double(extent));
+  return r >= -2147483648.0 && r < 2147483648.0 ? static_cast<int32_t>(r) : INT32_MIN;
+}
+
 void check(const at::Tensor& t, at::ScalarType dtype, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == dtype,
               "splat3d native projection: ", name, " must be a contiguous CPU tensor of dtype ",
@@ -75,10 +86,12 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
   const int64_t C = viewmats.size(0), N = means.size(0);
   const auto opts = means.options();
   auto means2d = at::empty({C, N, 2}, opts), conics = at::empty({C, N, 3}, opts);
-  auto opacities = at::empty({C, N}, opts), depths = at::empty({C, N}, opts);
+  auto opacities = at::empty({C, N}, opts);
   auto extents = at::empty({C, N, 2}, opts);
   auto valid = at::empty({C, N}, opts.dtype(at::kBool));
-  auto colors = at::empty({sh_degree >= 0 ? C : 0, N, 3}, opts);
+  auto radii = at::empty({C, N, 2}, opts.dtype(at::kInt));
+  const int64_t FD = sh_degree >= 0 ? 4 : 1;  // SH colour (3) and depth, or depth alone
+  auto features = at::empty({C, N, FD}, opts);
   AT_DISPATCH_FLOATING_TYPES(dtype, "project_forward_cpu", [&] {
     using T = scalar_t;
     std::vector<T> campos;
@@ -92,10 +105,10 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
     T* o_m2 = means2d.data_ptr<T>();
     T* o_con = conics.data_ptr<T>();
     T* o_op = opacities.data_ptr<T>();
-    T* o_z = depths.data_ptr<T>();
+    T* o_f = features.data_ptr<T>();
     T* o_ext = extents.data_ptr<T>();
     bool* o_ok = valid.data_ptr<bool>();
-    T* o_rgb = sh_degree >= 0 ? colors.data_ptr<T>() : nullptr;
+    int32_t* o_r = radii.data_ptr<int32_t>();
     parallel_for(N, kGrain, [&](int64_t begin, int64_t end) {
       ProjectionState<T> st;
       Projected<T> out;
@@ -108,19 +121,21 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
           o_m2[2 * i + 1] = out.means2d[1];
           for (int j = 0; j < 3; ++j) o_con[3 * i + j] = out.conic[j];
           o_op[i] = out.opacity;
-          o_z[i] = out.depth;
+          o_f[FD * i + FD - 1] = out.depth;
           o_ext[2 * i] = out.extent[0];
           o_ext[2 * i + 1] = out.extent[1];
           o_ok[i] = out.valid;
-          if (o_rgb) {
+          o_r[2 * i] = out.valid ? radius(out.extent[0]) : 0;
+          o_r[2 * i + 1] = out.valid ? radius(out.extent[1]) : 0;
+          if (coeffs) {
             sh_color(int(sh_degree), coeffs + n * K * 3, m + 3 * n, campos.data() + 3 * c,
-                     o_rgb + 3 * i);
+                     o_f + FD * i);
           }
         }
       }
     });
   });
-  return {means2d, conics, opacities, depths, colors, extents, valid};
+  return {means2d, conics, opacities, features, extents, valid, radii};
 }
 
 std::vector<at::Tensor> project_backward_cpu(
@@ -128,13 +143,15 @@ std::vector<at::Tensor> project_backward_cpu(
     const at::Tensor& opacity_logits, const at::Tensor& sh, const at::Tensor& viewmats,
     const at::Tensor& Ks, int64_t width, int64_t height, double near_plane, double far_plane,
     int64_t sh_degree, bool antialiased, const at::Tensor& g_means2d, const at::Tensor& g_conics,
-    const at::Tensor& g_opacities, const at::Tensor& g_depths, const at::Tensor& g_colors) {
+    const at::Tensor& g_opacities, const at::Tensor& g_features) {
   const auto dtype = means.scalar_type();
   check(g_means2d, dtype, "grad means2d");
   check(g_conics, dtype, "grad conics");
   check(g_opacities, dtype, "grad opacities");
-  check(g_depths, dtype, "grad depths");
-  if (sh_degree >= 0) check(g_colors, dtype, "grad colors");
+  check(g_features, dtype, "grad features");
+  const int64_t FD = sh_degree >= 0 ? 4 : 1;
+  TORCH_CHECK(g_features.dim() == 3 && g_features.size(2) == FD,
+              "splat3d native projection: grad features must be [C, N, ", FD, "]");
   const int64_t C = viewmats.size(0), N = means.size(0);
   // every row is zeroed by the thread that fills it (no separate pass over g_sh)
   auto g_means = at::empty_like(means), g_quats = at::empty_like(quats);
@@ -153,8 +170,7 @@ std::vector<at::Tensor> project_backward_cpu(
     const T* gm2 = g_means2d.data_ptr<T>();
     const T* gcon = g_conics.data_ptr<T>();
     const T* gop = g_opacities.data_ptr<T>();
-    const T* gz = g_depths.data_ptr<T>();
-    const T* grgb = sh_degree >= 0 ? g_colors.data_ptr<T>() : nullptr;
+    const T* gf = g_features.data_ptr<T>();
     T* o_m = g_means.data_ptr<T>();
     T* o_q = g_quats.data_ptr<T>();
     T* o_ls = g_log_scales.data_ptr<T>();
@@ -173,11 +189,11 @@ std::vector<at::Tensor> project_backward_cpu(
           const int64_t i = c * N + n;
           project_forward(cams[c], m + 3 * n, q + 4 * n, ls + 3 * n, ol[n], T(near_plane),
                           T(far_plane), antialiased, st, out, /*with_extent=*/false);
-          project_backward(cams[c], st, gm2 + 2 * i, gcon + 3 * i, gop[i], gz[i], o_m + 3 * n,
+          project_backward(cams[c], st, gm2 + 2 * i, gcon + 3 * i, gop[i], gf[FD * i + FD - 1], o_m + 3 * n,
                            o_q + 4 * n, o_ls + 3 * n, o_l + n);
-          if (grgb) {
+          if (coeffs) {
             sh_color_backward(int(sh_degree), coeffs + n * K * 3, m + 3 * n,
-                              campos.data() + 3 * c, grgb + 3 * i, o_sh + n * K * 3, o_m + 3 * n);
+                              campos.data() + 3 * c, gf + FD * i, o_sh + n * K * 3, o_m + 3 * n);
           }
         }
       }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the native CPU kernels and cuda/tests/tsan_driver.cpp with ThreadSanitizer, the
-# kernels forking plain std::threads (-DSPLAT3D_STD_THREADS, cuda/cpu/parallel.h) instead
-# of OpenMP (libgomp is not instrumented, so TSan cannot see its barriers), and runs it.
+# Builds the native CPU kernels and cuda/tests/tsan_driver.cpp with ThreadSanitizer and runs
+# it, the kernels using the std::thread pool of cuda/cpu/parallel.h (-DSPLAT3D_STD_THREADS)
+# instead of OpenMP, whose uninstrumented libgomp barriers TSan cannot see.
 # Usage: cuda/tests/run_tsan.sh [build folder, default /tmp/splat3d-tsan]
 # Prints the driver's thread-count checks and the number of TSan reports (0 when clean).
 set -euo pipefail

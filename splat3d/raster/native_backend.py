@@ -22,6 +22,7 @@ import re
 import shutil
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -120,25 +121,41 @@ class _NativeProject(torch.autograd.Function):
                 options: tuple):
         outs = load().project_forward(means, quats, log_scales, opacity_logits, sh, viewmats, Ks,
                                       *options)
-        ctx.mark_non_differentiable(outs[5], outs[6])  # extents, valid
+        ctx.mark_non_differentiable(outs[4], outs[5], outs[6])  # extents, valid, radii
         ctx.save_for_backward(means, quats, log_scales, opacity_logits, sh, viewmats, Ks)
         ctx.options = options
         return tuple(outs)
 
     @staticmethod
-    def backward(ctx, g_means2d, g_conics, g_opacities, g_depths, g_colors, _ext, _valid):  # noqa: D102
+    def backward(ctx, g_means2d, g_conics, g_opacities, g_features, _ext, _valid, _radii):  # noqa: D102
         saved = ctx.saved_tensors
         C, N = saved[5].shape[0], saved[0].shape[0]
         like = saved[0].new_zeros
+        fd = 4 if ctx.options[4] >= 0 else 1
         grads = load().project_backward(
             *saved, *ctx.options,
             like(C, N, 2) if g_means2d is None else g_means2d.contiguous(),
             like(C, N, 3) if g_conics is None else g_conics.contiguous(),
             like(C, N) if g_opacities is None else g_opacities.contiguous(),
-            like(C, N) if g_depths is None else g_depths.contiguous(),
-            like(C, N, 3) if g_colors is None else g_colors.contiguous())
+            like(C, N, fd) if g_features is None else g_features.contiguous())
         g_sh = grads[4] if ctx.options[4] >= 0 else None
         return (*grads[:4], g_sh, None, None, None)
+
+
+@dataclass
+class NativeProjection(Projection):
+    """A :class:`Projection` from the native kernel, which also computed the colour+depth
+    features the compositor takes and gsplat's integer radii. ``colors`` and ``depths``
+    are views of ``features``, so gradients reaching any of them add up."""
+
+    features: Tensor | None = None
+    """``[C,N,D+1]``: colours then depth, when the colours are the kernel's SH colours."""
+    native_radii: Tensor | None = None
+    """``[C,N,2]`` int32, equal to :attr:`Projection.radii`."""
+
+    @property
+    def radii(self) -> Tensor:  # noqa: D102
+        return self.native_radii
 
 
 def project(
@@ -164,13 +181,18 @@ def project(
     degree = -1 if colors is not None else sh_degree
     sh = gaussians.sh.contiguous() if colors is None else gaussians.sh.new_empty(0)
     options = (cameras.width, cameras.height, float(near), float(far), degree, antialiased)
-    means2d, conics, opacities, depths, rgb, extents, valid = _NativeProject.apply(
+    means2d, conics, opacities, features, extents, valid, radii = _NativeProject.apply(
         gaussians.means.contiguous(), gaussians.quats.contiguous(),
         gaussians.log_scales.contiguous(), gaussians.opacity_logits.contiguous(), sh,
         cameras.world_to_cam.to(dtype), cameras.K.to(dtype), options)
+    depths = features[..., -1]
     if colors is not None:
         rgb = colors if colors.ndim == 3 else colors[None].expand(len(cameras), -1, -1)
-    return Projection(means2d, conics, opacities, depths, rgb, extents, valid)
+        features = None  # the compositor concatenates the given colours with the depths
+    else:
+        rgb = features[..., :-1]
+    return NativeProjection(means2d, conics, opacities, depths, rgb, extents, valid,
+                            features=features, native_radii=radii)
 
 
 class _NativeComposite(torch.autograd.Function):
@@ -211,7 +233,10 @@ def render_projection(
     conics = proj.conics.contiguous()
     opacities = proj.opacities.contiguous()
     extents = proj.extents.detach().contiguous()
-    features = torch.cat([proj.colors, proj.depths[..., None]], -1).contiguous()  # [C,N,D+1]
+    features = getattr(proj, "features", None)  # [C,N,D+1], colours then depth
+    if features is None:
+        features = torch.cat([proj.colors, proj.depths[..., None]], -1)
+    features = features.contiguous()
     if means2d.device.type == "cpu":
         ids, starts, counts = ext.bin_gaussians(means2d.detach(), conics.detach(),
                                                 opacities.detach(), extents,
@@ -224,5 +249,5 @@ def render_projection(
                                          starts, counts, width, height)
     C, D = background.shape
     bg = torch.cat([background, background.new_zeros(C, 1)], -1)  # no background for depth
-    img = fsum + trans[..., None] * bg[:, None, None]
+    img = torch.addcmul(fsum, trans[..., None], bg[:, None, None])
     return img, 1.0 - trans[..., None]

@@ -150,6 +150,39 @@ def test_features_and_camera_batches():
                                **TOL64)
 
 
+@pytest.mark.parametrize("given_colors", [False, True])
+def test_projection_outputs_and_gradients_match_torch_projection(given_colors):
+    """The native projection on its own: every output (radii included) and the gradients of
+    a loss on all of them (colours and depths too, which share one buffer natively)."""
+    from splat3d.raster import projection as torch_projection
+
+    g = random_scene(70, 11, 2)
+    cams = ring_cameras(2, 41, 33, seed=11)
+    colors = torch.rand(70, 3, dtype=torch.float64) if given_colors else None
+    results = []
+    for project in (native_backend.project, torch_projection.project):
+        params = leaves(g)
+        for p in params:
+            p.grad = None
+        proj = project(g, cams, sh_degree=2, colors=colors, antialiased=True)
+        gen = torch.Generator().manual_seed(2)
+        outs = (proj.means2d, proj.conics, proj.opacities, proj.depths, proj.colors)
+        loss = sum((o * torch.randn(o.shape, generator=gen, dtype=o.dtype)).sum() for o in outs)
+        loss.backward()
+        results.append((proj, [p.grad.clone() if p.grad is not None else None for p in params]))
+    (ours, our_grads), (ref, ref_grads) = results
+    for name in ("means2d", "conics", "opacities", "depths", "colors", "extents"):
+        torch.testing.assert_close(getattr(ours, name)[ref.valid], getattr(ref, name)[ref.valid],
+                                   **TOL64, msg=lambda m, n=name: f"{n}: {m}")
+    assert torch.equal(ours.valid, ref.valid)
+    assert torch.equal(ours.radii, ref.radii)
+    for a, b in zip(our_grads, ref_grads, strict=True):
+        if b is None:
+            assert a is None or not a.any()
+        else:
+            torch.testing.assert_close(a, b, **TOL64)
+
+
 def test_long_lists_in_one_tile():
     n = 400
     gen = torch.Generator().manual_seed(3)
