@@ -34,6 +34,7 @@ namespace {
 constexpr double kLevelPad = 1e-3;  // relative and absolute slack on the ellipse level
 constexpr int64_t kChunk = 2048;     // Gaussians per binning chunk (at most kMaxChunks)
 constexpr int64_t kMaxChunks = 64;
+constexpr int64_t kPrefetch = 8;     // inputs are prefetched this many Gaussians ahead
 
 // Order-preserving map of a float's bits to an unsigned key.
 inline uint32_t depth_key(float z) {
@@ -170,7 +171,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
       int64_t* hist = slots.data() + k * n_tiles;
       std::vector<int32_t>& mine = tiles[k];
       mine.reserve(4 * chunk);
-      for (int64_t i = k * chunk; i < std::min(n_valid, (k + 1) * chunk); ++i) {
+      const int64_t end = std::min(n_valid, (k + 1) * chunk);
+      for (int64_t i = k * chunk; i < end; ++i) {
+        if (i + kPrefetch < end) {  // depth order visits the inputs at random
+          const int64_t ahead = order[i + kPrefetch];
+          __builtin_prefetch(m + 2 * ahead);
+          __builtin_prefetch(q + 3 * ahead);
+          __builtin_prefetch(o + ahead);
+          __builtin_prefetch(e + 2 * ahead);
+        }
         const size_t before = mine.size();
         visit_tiles(m, q, o, e, v, order[i], [&](int64_t t) {
           ++hist[t];
