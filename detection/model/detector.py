@@ -160,18 +160,37 @@ class GaussianDetector(nn.Module):
             pooled = pooled / pooled_occ.clamp_min(1e-6)
             # and which level it is on: a location inside an object is a positive on the
             # object's level only, so the shared head has to know the level to tell them apart
+            where = self._locations(pooled_occ, [p[1].shape for p in prepared], stride)
             level_code = torch.zeros_like(pooled[:, : len(features)])
             level_code[:, level] = 1.0
-            level_code = level_code * (pooled_occ > 0)
-            feats = torch.cat([feats, pooled, pooled_occ, level_code], dim=1)
-            index = [torch.nonzero(pooled_occ[b, 0].flatten() > 0)[:, 0]
-                     for b in range(len(scenes))]
+            feats = torch.cat([feats, pooled, pooled_occ, level_code * where], dim=1)
+            index = [torch.nonzero(where[b, 0].flatten())[:, 0] for b in range(len(scenes))]
             heads = self.head(feats, level, grids[0].voxel_size * stride, index)
             for b, out in enumerate(outputs):
                 centers = grids[b].centers(stride).reshape(-1, 3).to(voxels.device)
                 out.locations.append(centers[index[b]])
                 out.levels.append(heads[b])
         return outputs
+
+    @staticmethod
+    def _locations(
+        occupancy: Float[Tensor, "B 1 X Y Z"], shapes: list[tuple[int, int, int]], stride: int
+    ) -> Float[Tensor, "B 1 X Y Z"]:
+        """Where a level predicts: its occupied voxels and their 26 neighbours, inside each
+        scene's own (unpadded) grid.
+
+        Gaussians of a reconstruction lie on surfaces, so a small object's occupied voxels
+        can all have their centres just outside its box (the box's faces cut through them)
+        while the voxels inside are empty; without the neighbours such an object would have
+        no location inside it to learn from. FCAF3D's generative transposed convolutions
+        create locations near object centres for the same reason.
+        """
+        where = nn.functional.max_pool3d((occupancy > 0).float(), 3, stride=1, padding=1)
+        own = torch.zeros_like(where)
+        for b, shape in enumerate(shapes):
+            nx, ny, nz = (n // stride for n in shape)
+            own[b, :, :nx, :ny, :nz] = 1.0
+        return where * own
 
     # ------------------------------------------------------------------ training
     def loss(self, scenes: Sequence[tuple[Gaussians, Tensor, Tensor]]) -> dict[str, Tensor]:
