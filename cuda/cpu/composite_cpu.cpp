@@ -36,16 +36,26 @@ constexpr int kPrefetch = 4;   // records are prefetched this many list entries 
 
 struct Geometry {
   int64_t C, N, F, width, height, tiles_x, tiles_y;
+};
 
-  int64_t x0(int64_t tile) const { return tile % (tiles_x * tiles_y) % tiles_x * kTile; }
-  int64_t y0(int64_t tile) const { return tile % (tiles_x * tiles_y) / tiles_x * kTile; }
-  int64_t cam(int64_t tile) const { return tile / (tiles_x * tiles_y); }
-  bool inside(int64_t tile, int p) const {
-    return y0(tile) + p / kTile < height && x0(tile) + p % kTile < width;
+// One tile's place in the image, computed once per tile (no divisions per pixel).
+struct TilePlace {
+  int64_t x0, y0;    // first pixel
+  int cols, rows;    // pixels inside the image (16 except at the right and bottom edges)
+  int64_t base;      // flat index of the first pixel in [C, H, W]
+  int64_t width;
+
+  TilePlace(const Geometry& g, int64_t tile) {
+    const int64_t per_cam = g.tiles_x * g.tiles_y, cam = tile / per_cam, local = tile % per_cam;
+    x0 = local % g.tiles_x * kTile;
+    y0 = local / g.tiles_x * kTile;
+    cols = static_cast<int>(std::min<int64_t>(kTile, g.width - x0));
+    rows = static_cast<int>(std::min<int64_t>(kTile, g.height - y0));
+    base = (cam * g.height + y0) * g.width + x0;
+    width = g.width;
   }
-  int64_t pixel(int64_t tile, int p) const {
-    return (cam(tile) * height + y0(tile) + p / kTile) * width + x0(tile) + p % kTile;
-  }
+  bool inside(int p) const { return p / kTile < rows && p % kTile < cols; }
+  int64_t pixel(int p) const { return base + (p / kTile) * width + p % kTile; }
 };
 
 Geometry geometry(const at::Tensor& features, int64_t width, int64_t height) {
@@ -159,7 +169,8 @@ struct Bins {
 template <typename T, int FC>
 void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                   T* scratch, T* fsum, T* trans_out, int32_t* last_out) {
-  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = FC > 0 ? FC : g.F;
+  const TilePlace place(g, tile);
+  const int64_t x0 = place.x0, y0 = place.y0, F = FC > 0 ? FC : g.F;
   const int64_t rec_size = record_size(F);
   // transmittance, negated once a pixel has stopped (it stays > 1e-4 while blending)
   T* trans = scratch;           // [256]
@@ -168,7 +179,7 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   int half_live[kHalves];
   for (int h = 0; h < kHalves; ++h) half_live[h] = 0;
   for (int p = 0; p < kTilePixels; ++p) {
-    const bool inside = g.inside(tile, p);
+    const bool inside = place.inside(p);
     trans[p] = inside ? T(1) : T(-1);
     last[p] = 0;
     half_live[p / kHalf] += inside;
@@ -217,8 +228,8 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   }
 
   for (int p = 0; p < kTilePixels; ++p) {
-    if (!g.inside(tile, p)) continue;
-    const int64_t pix = g.pixel(tile, p);
+    if (!place.inside(p)) continue;
+    const int64_t pix = place.pixel(p);
     trans_out[pix] = std::abs(trans[p]);
     last_out[pix] = last[p];
     for (int64_t ch = 0; ch < F; ++ch) fsum[pix * F + ch] = acc[ch * kTilePixels + p];
@@ -229,7 +240,8 @@ template <typename T, int FC>
 void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                    const T* fsum, const T* trans_final, const int32_t* last_in,
                    const T* grad_fsum, const T* grad_trans, T* scratch, T* grads) {
-  const int64_t x0 = g.x0(tile), y0 = g.y0(tile), F = FC > 0 ? FC : g.F;
+  const TilePlace place(g, tile);
+  const int64_t x0 = place.x0, y0 = place.y0, F = FC > 0 ? FC : g.F;
   const int64_t rec_size = record_size(F);
   const int64_t slots = kGradSlots + F;
   T* trans = scratch;                  // [256] running transmittance
@@ -245,8 +257,8 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     rest[p] = T(0);
     last[p] = 0;
     for (int64_t ch = 0; ch < F; ++ch) gfeat[ch * kTilePixels + p] = T(0);
-    if (!g.inside(tile, p)) continue;
-    const int64_t pix = g.pixel(tile, p);
+    if (!place.inside(p)) continue;
+    const int64_t pix = place.pixel(p);
     T k_total = grad_trans[pix] * trans_final[pix];
     for (int64_t ch = 0; ch < F; ++ch) {
       gfeat[ch * kTilePixels + p] = grad_fsum[pix * F + ch];
