@@ -41,11 +41,13 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import tyro
+from PIL import Image, ImageDraw, ImageFont
 
 from configs.dream import DREAM_PRESETS
-from splat3d.fileio import save_png, write_json
+from splat3d.fileio import atomic_path, save_png, to_uint8, write_json
 from splat3d.gaussians import Gaussians
 from splat3d.io import save_ply
 from splat3d.train.config import config_to_dict
@@ -84,8 +86,8 @@ class BenchConfig:
     json: Path = Path("outputs/bench_dream.json")
     """Where the per-run records and summaries are written."""
     turntable_image: Path | None = None
-    """If set, the run's own turntable (128 px views, 4 per row) of the first prompt's
-    ``stabledreamer`` result is saved there as a PNG."""
+    """If set, a PNG with two views (0 and 135 degrees) of every ``stabledreamer`` result, one
+    column per prompt, captioned (the README image)."""
     save_dir: Path | None = None
     """If set, every result's Gaussians (``<variant>/<prompt>_<seed>.ply``) and its run's
     turntable (``.png``, 4 views per row) are written there."""
@@ -215,6 +217,24 @@ def _table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def montage(views_by_prompt: dict[str, np.ndarray], views: tuple[int, ...] = (0, 3),
+            cell: int = 96) -> Image.Image:
+    """One column per prompt holding ``views`` of its ``[V, H, W, 3]`` uint8 turntable, each
+    box-filtered to ``cell`` pixels, with the caption (minus "a ") underneath; 256 colours."""
+    grey = tuple(round(c * 255) for c in BACKGROUND)
+    canvas = Image.new("RGB", (cell * len(views_by_prompt), cell * len(views) + 16), grey)
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=11)
+    for i, (prompt, frames) in enumerate(views_by_prompt.items()):
+        for j, v in enumerate(views):
+            view = Image.fromarray(frames[v]).resize((cell, cell), Image.Resampling.BOX)
+            canvas.paste(view, (i * cell, j * cell))
+        text = prompt.removeprefix("a ")
+        x = i * cell + (cell - draw.textlength(text, font=font)) / 2
+        draw.text((x, len(views) * cell + 1), text, fill=(40, 40, 40), font=font)
+    return canvas.quantize(256)
+
+
 def _git_head() -> str | None:
     import subprocess
 
@@ -248,6 +268,7 @@ def main(config: BenchConfig) -> None:
     summaries["ground truth (judge ceiling)"] = reference_scores(
         prompts, classifier, config.views, config.seeds[0])
     results["reference"] = summaries["ground truth (judge ceiling)"]
+    montage_cells: dict[str, np.ndarray] = {}
     for name, variant in runs.items():
         records = []
         for prompt in prompts:
@@ -260,9 +281,8 @@ def main(config: BenchConfig) -> None:
                       f"{record['colour']:.2f} shape {record['shape']:.2f} both "
                       f"{record['both']:.2f} agree {record['view_agreement']:.2f} | "
                       f"{', '.join(sorted(set(record['predicted'])))}", flush=True)
-                if config.turntable_image is not None and name == "stabledreamer" and \
-                        len(records) == 1:
-                    save_png(config.turntable_image, tile_images(turntable, 4, BACKGROUND))
+                if name == "stabledreamer":
+                    montage_cells[prompt] = to_uint8(turntable)
                 if config.save_dir is not None:
                     stem = config.save_dir / name.replace(" ", "_") / \
                         f"{prompt.replace(' ', '_')}_{seed}"
@@ -271,6 +291,9 @@ def main(config: BenchConfig) -> None:
                 results["variants"][name] = {"config": config_to_dict(variant),
                                              "runs": records}
                 write_json(config.json, results)  # after every run: partial results survive
+        if name == "stabledreamer" and config.turntable_image is not None:
+            with atomic_path(config.turntable_image) as tmp:
+                montage(montage_cells).save(tmp, format="PNG", optimize=True)
         summaries[name] = summarise(records)
         results["variants"][name]["summary"] = summaries[name]
         write_json(config.json, results)
