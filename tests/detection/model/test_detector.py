@@ -95,3 +95,20 @@ def test_oversized_grid_is_refused():
     det = GaussianDetector(dataclasses.replace(SMALL, max_voxels=10_000), ("chair",))
     with pytest.raises(ValueError, match="larger voxel_size"):
         det.predict(g)
+
+
+@pytest.mark.parametrize("with_yaw", [False, True])
+def test_loss_is_finite_and_reaches_every_parameter(scene_factory, with_yaw):
+    torch.manual_seed(0)
+    det = GaussianDetector(dataclasses.replace(SMALL, with_yaw=with_yaw),
+                           ("table", "cabinet", "chair"))
+    batch = []
+    for seed in (0, 1):
+        s = scene_factory(seed, room=2.0, objects=2, density=200.0, with_yaw=with_yaw)
+        batch.append((s.gaussians, torch.from_numpy(s.boxes.params).float(),
+                      torch.from_numpy(s.boxes.labels)))
+    losses = det.loss(batch)
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+    losses["total"].backward()
+    for name, p in det.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name

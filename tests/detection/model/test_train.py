@@ -26,16 +26,16 @@ def _map(detector, scenes, classes) -> dict:
 
 
 def test_detector_learns_held_out_scenes(scene_factory, scene_classes):
-    """Trained on 10 small rooms for a few seconds, the detector finds the objects of 6 rooms
-    it has never seen. Chance is near 0: a box counts only with the right class and 3D IoU
-    > 0.25 with a ground-truth box."""
+    """Trained on 8 small rooms for 100 steps, the detector finds the objects of 6 rooms it
+    has never seen. Chance is near 0: a box counts only with the right class and 3D IoU
+    > 0.25 with a ground-truth box. (Measured: 0.86-0.93 over training seeds 0-2.)"""
     kw = dict(room=2.5, objects=3, density=400.0)
-    train = [scene_factory(i, **kw) for i in range(10)]
+    train = [scene_factory(i, **kw) for i in range(8)]
     held_out = [scene_factory(100 + i, **kw) for i in range(6)]
-    detector = train_detector(train, scene_classes, DetectorTrainConfig(epochs=30),
+    detector = train_detector(train, scene_classes, DetectorTrainConfig(epochs=25),
                               progress=False)
     result = _map(detector, held_out, scene_classes)
-    assert result["mAP@0.25"] >= 0.5, result
+    assert result["mAP@0.25"] >= 0.7, result
 
 
 def test_detector_overfits_one_scene(scene_factory, scene_classes):
