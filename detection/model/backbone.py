@@ -8,9 +8,12 @@ generative transposed convolutions with pruning; here every convolution is a den
 ``nn.Conv3d`` on a coarse grid (see :mod:`detection.model.features` for why), and the
 upsampling is nearest-neighbour.
 
-GroupNorm instead of BatchNorm: batches are small (two scenes per step by default) and each
-scene's grid is padded to the batch's largest, so per-sample statistics are the stable choice
-(and the same network without any normalisation learned markedly slower in our trials).
+Normalisation: GroupNorm (batches are small, two scenes per step by default) whose
+statistics cover the occupied voxels only, with empty voxels zeroed after it
+(:class:`MaskedGroupNorm`). A room's grid is mostly empty; plain GroupNorm let the empty
+voxels dominate the statistics and fitted a scene markedly slower, and no normalisation at
+all was slower still. With the mask, a scene's outputs do not depend on how much empty
+padding batching adds around it.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ the dense ``[C, X, Y, Z]`` tensor the convolutional backbone reads.
 Dense rather than sparse voxels: FCAF3D (Rukhovich et al., 2022) runs on MinkowskiEngine
 sparse convolutions, which do not install on a CPU-only machine without a CUDA toolchain.
 Indoor rooms of a few metres at a coarse voxel (10 cm by default) are small enough for
-dense 3D convolutions; the heads still predict at occupied locations only, as a sparse
-network would.
+dense 3D convolutions; the heads still predict near occupied locations only, and the
+normalisation ignores empty voxels, so the network behaves much like a sparse one.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ class VoxelGrid:
 
 
 def scene_grid(
-    means: Float[Tensor, "N 3"], voxel_size: float, multiple: int, margin: float = 0.0
+    means: Float[Tensor, "N 3"], voxel_size: float, multiple: int
 ) -> VoxelGrid:
-    """The grid covering ``means`` (plus ``margin`` on every side), its shape rounded up to a
+    """The grid covering ``means``, its shape rounded up to a
     multiple of ``multiple`` (the backbone's total stride) and its origin snapped to the
     voxel lattice.
 
@@ -88,8 +88,8 @@ def scene_grid(
         raise ValueError("cannot build a voxel grid over zero Gaussians")
     if voxel_size <= 0:
         raise ValueError(f"voxel_size must be > 0, got {voxel_size}")
-    lo = means.min(dim=0).values.double() - margin
-    hi = means.max(dim=0).values.double() + margin
+    lo = means.min(dim=0).values.double()
+    hi = means.max(dim=0).values.double()
     origin = torch.floor(lo / voxel_size) * voxel_size
     cells = torch.floor((hi - origin) / voxel_size).long() + 1
     cells = (cells + multiple - 1) // multiple * multiple
