@@ -7,10 +7,13 @@ voxel (scatter-add, no Python loop over Gaussians) and appends an occupancy chan
 the dense ``[C, X, Y, Z]`` tensor the convolutional backbone reads.
 
 Dense rather than sparse voxels: FCAF3D (Rukhovich et al., 2022) runs on MinkowskiEngine
-sparse convolutions, which do not install on a CPU-only machine without a CUDA toolchain.
-Indoor rooms of a few metres at a coarse voxel (10 cm by default) are small enough for
-dense 3D convolutions; the heads still predict near occupied locations only, and the
-normalisation ignores empty voxels, so the network behaves much like a sparse one.
+sparse convolutions; MinkowskiEngine 0.5.4 is a source-only package whose build failed on
+this CPU machine (``pip download`` builds its metadata and stops). spconv 2.3.8 does ship a
+CPU wheel for this Python, but it was not evaluated here; dense ``torch.nn.Conv3d`` keeps
+the dependencies unchanged and runs on CPU and CUDA alike. Indoor rooms of a few metres at
+a coarse voxel (10 cm by default) are small enough for dense 3D convolutions; the heads
+still predict near occupied locations only, and the normalisation ignores empty voxels, so
+the network behaves much like a sparse one.
 """
 
 from __future__ import annotations
