@@ -78,6 +78,8 @@ class DetectRun:
     """Minimum box score (default: the detector's config)."""
     nms_iou: float | None = None
     """NMS IoU threshold (default: the detector's config)."""
+    device: str = "cpu"
+    """Torch device to run the detector on."""
 
     def run(self) -> None:
         """Load, detect, write, optionally evaluate."""
@@ -88,7 +90,7 @@ class DetectRun:
         if not ply.is_file():
             raise FileNotFoundError(f"{ply} does not exist")
         name = self.name or (self.scene.stem if self.scene.suffix == ".ply" else self.scene.name)
-        detector = load_detector(self.detector)
+        detector = load_detector(self.detector, self.device)
         boxes = detector.predict(load_ply(ply), self.score_threshold, self.nms_iou)
         write_class_boxes(self.out, name, boxes, detector.classes)
         print(f"wrote {len(boxes)} boxes to {self.out}")

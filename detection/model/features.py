@@ -3,7 +3,7 @@
 3DGS-DET (Cao et al., 2024) feeds the Gaussians' own parameters to the detector instead of a
 point cloud's xyz + RGB: position, scale, rotation, colour and opacity. Here each Gaussian
 gets the 14 numbers of :func:`gaussian_features`; :func:`voxelize` then averages them per
-voxel (scatter-add, no Python loop over Gaussians) and appends an occupancy channel, giving
+voxel (scatter-add, no Python loop over Gaussians) and appends height and occupancy, giving
 the dense ``[C, X, Y, Z]`` tensor the convolutional backbone reads.
 
 Dense rather than sparse voxels: FCAF3D (Rukhovich et al., 2022) runs on MinkowskiEngine
