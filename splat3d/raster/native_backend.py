@@ -4,7 +4,9 @@ Same contract and semantics as :mod:`splat3d.raster.torch_backend`, which it is 
 against (``tests/splat3d/test_native.py``). On the CPU, tile binning (exact ellipse-tile
 overlap) and compositing (forward and backward) are native; on CUDA, compositing is native
 and binning is :func:`splat3d.raster.binning.bin_gaussians`. Projection (EWA, SH colours,
-forward and backward) is native for CPU tensors.
+forward and backward) is native for CPU tensors; it also writes the colour+depth features the
+compositor reads and gsplat's integer radii (:class:`NativeProjection`), so no torch ops run
+between the kernels. Threads follow ``torch.set_num_threads``.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (a C++
 compiler and ninja are needed; about a minute) into ``$XDG_CACHE_HOME/splat3d/native/`` (default
@@ -49,8 +51,9 @@ def cache_dir() -> Path:
 
 
 def compile_flags(with_cuda: bool) -> list[str]:
-    """C++ flags: optimised, OpenMP (``at::parallel_for`` and ``omp simd``), and AVX2/FMA
-    when the CPU running the build has them (the cache key records the capability)."""
+    """C++ flags: optimised, OpenMP (the kernels' parallel loops, ``cuda/cpu/parallel.h``),
+    and AVX2/FMA when the CPU running the build has them (the cache key records the
+    capability)."""
     flags = ["-O3", "-fopenmp", "-DNDEBUG"]
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
