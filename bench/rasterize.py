@@ -108,8 +108,10 @@ def main() -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        wait = os.environ.get("OMP_WAIT_POLICY", "unset")
         print(f"\n# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-              f"{threads} thread(s), median of {args.repeats}, load average {load}")
+              f"{threads} thread(s), median of {args.repeats}, load average {load}, "
+              f"OMP_WAIT_POLICY {wait}")
         cols = [f"{b} ms" for b in args.backends]
         cols += [f"{b} speed-up" for b in args.backends[1:]]
         print("| image | Gaussians | " + " | ".join(cols) + " |")
