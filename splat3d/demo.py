@@ -26,28 +26,11 @@ from splat3d.cameras import Cameras
 from splat3d.data import SceneDataset, rig_radius
 from splat3d.gaussians import Gaussians
 from splat3d.rasterize import rasterize
-from splat3d.sh import rgb_to_sh_dc
 from splat3d.strategy import DefaultStrategy
 from splat3d.train.config import InitConfig, TrainConfig
 from splat3d.train.trainer import torch_threads, train
 
 SCENE_CENTER = (0.0, 0.0, 0.25)
-
-
-def _surface_gaussians(points: Tensor, normals: Tensor, rgb: Tensor, size: float) -> Gaussians:
-    """Disc-like Gaussians on a surface: two axes of ``size`` in the tangent plane, thin
-    along the normal."""
-    z = torch.tensor([0.0, 0.0, 1.0]).expand_as(normals)
-    axis = torch.linalg.cross(z, normals, dim=-1)
-    sin = axis.norm(dim=-1, keepdim=True)
-    cos = (z * normals).sum(-1, keepdim=True)
-    half = torch.atan2(sin, cos) / 2  # quaternion rotating +z onto the normal
-    safe = torch.where(sin > 1e-8, axis / sin.clamp_min(1e-8), torch.tensor([1.0, 0.0, 0.0]))
-    quats = torch.cat([torch.cos(half), torch.sin(half) * safe], -1)
-    n = points.shape[0]
-    log_scales = torch.log(torch.tensor([size, size, size * 0.1])).expand(n, 3).clone()
-    sh = rgb_to_sh_dc(rgb)[:, None, :]
-    return Gaussians(points, quats, log_scales, torch.full((n,), 3.0), sh)
 
 
 def build_scene(density: int = 1, seed: int = 0) -> Gaussians:
@@ -63,13 +46,13 @@ def build_scene(density: int = 1, seed: int = 0) -> Gaussians:
     r, a = 1.4 * uniform(n).sqrt(), 2 * math.pi * uniform(n)
     pts = torch.stack([r * a.cos(), r * a.sin(), torch.zeros(n)], -1)
     tone = 0.45 + 0.15 * ((pts[:, 0] * 3).floor() + (pts[:, 1] * 3).floor()).remainder(2)
-    parts.append(_surface_gaussians(pts, torch.tensor([[0.0, 0, 1]]).expand(n, 3),
-                                    tone[:, None].expand(n, 3), 0.06 / density**0.5))
+    parts.append(Gaussians.surface_discs(pts, torch.tensor([[0.0, 0, 1]]).expand(n, 3),
+                                         tone[:, None].expand(n, 3), 0.06 / density**0.5))
     n = 600 * density  # sphere
     d = torch.nn.functional.normalize(torch.randn(n, 3, generator=gen), dim=-1)
-    parts.append(_surface_gaussians(torch.tensor([-0.55, 0.25, 0.35]) + 0.33 * d, d,
-                                    torch.tensor([[0.85, 0.2, 0.15]]).expand(n, 3),
-                                    0.05 / density**0.5))
+    parts.append(Gaussians.surface_discs(torch.tensor([-0.55, 0.25, 0.35]) + 0.33 * d, d,
+                                         torch.tensor([[0.85, 0.2, 0.15]]).expand(n, 3),
+                                         0.05 / density**0.5))
     n = 600 * density  # box (axis-aligned cube of side 0.5), one face per sample
     face = torch.randint(0, 6, (n,), generator=gen)
     uv = torch.rand(n, 2, generator=gen) - 0.5
@@ -80,16 +63,16 @@ def build_scene(density: int = 1, seed: int = 0) -> Gaussians:
     local[rows, axis] = 0.5 * sign
     local[rows, (axis + 1) % 3] = uv[:, 0]
     local[rows, (axis + 2) % 3] = uv[:, 1]
-    parts.append(_surface_gaussians(torch.tensor([0.55, 0.3, 0.25]) + 0.5 * local, normal,
-                                    torch.tensor([[0.15, 0.3, 0.85]]).expand(n, 3),
-                                    0.05 / density**0.5))
+    parts.append(Gaussians.surface_discs(torch.tensor([0.55, 0.3, 0.25]) + 0.5 * local, normal,
+                                         torch.tensor([[0.15, 0.3, 0.85]]).expand(n, 3),
+                                         0.05 / density**0.5))
     n = 500 * density  # torus lying on the ground
     u, v = 2 * math.pi * uniform(n), 2 * math.pi * uniform(n)
     ring = torch.stack([u.cos(), u.sin(), torch.zeros(n)], -1)
     normal = ring * v.cos()[:, None] + torch.tensor([0.0, 0, 1]) * v.sin()[:, None]
     pts = torch.tensor([0.0, -0.6, 0.1]) + 0.3 * ring + 0.1 * normal
-    parts.append(_surface_gaussians(pts, normal, torch.tensor([[0.2, 0.75, 0.3]]).expand(n, 3),
-                                    0.035 / density**0.5))
+    parts.append(Gaussians.surface_discs(pts, normal, torch.tensor([[0.2, 0.75, 0.3]]).expand(n, 3),
+                                         0.035 / density**0.5))
     return Gaussians.cat(parts)
 
 

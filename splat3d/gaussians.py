@@ -182,6 +182,28 @@ class Gaussians:
                                sh_degree, opacity)
 
     @classmethod
+    def surface_discs(
+        cls, points: Float[Tensor, "N 3"], normals: Float[Tensor, "N 3"],
+        rgb: Float[Tensor, "N 3"], radius: float, thickness: float = 0.1,
+        opacity_logit: float = 3.0,
+    ) -> Gaussians:
+        """Flat, SH degree 0 Gaussians lying on a surface: scale ``radius`` along two tangent
+        axes and ``thickness * radius`` along the unit ``normals`` (the Gaussian's local +z is
+        turned onto the normal by the shortest rotation)."""
+        z = torch.tensor([0.0, 0.0, 1.0]).expand_as(normals)
+        axis = torch.linalg.cross(z, normals, dim=-1)
+        sin = axis.norm(dim=-1, keepdim=True)
+        cos = (z * normals).sum(-1, keepdim=True)
+        half = torch.atan2(sin, cos) / 2
+        # anti-parallel normals (sin = 0, cos = -1) turn about x; parallel ones do not turn
+        safe = torch.where(sin > 1e-8, axis / sin.clamp_min(1e-8), torch.tensor([1.0, 0.0, 0.0]))
+        quats = torch.cat([torch.cos(half), torch.sin(half) * safe], -1)
+        n = points.shape[0]
+        log_scales = torch.log(torch.tensor([radius, radius, radius * thickness]))
+        return cls(points, quats, log_scales.expand(n, 3).clone(),
+                   torch.full((n,), float(opacity_logit)), rgb_to_sh_dc(rgb)[:, None, :])
+
+    @classmethod
     def empty(cls, sh_degree: int = 3) -> Gaussians:
         return cls(torch.zeros(0, 3), torch.zeros(0, 4), torch.zeros(0, 3), torch.zeros(0),
                    torch.zeros(0, num_sh_bases(sh_degree), 3))

@@ -26,7 +26,6 @@ from jaxtyping import Float
 from torch import Tensor
 
 from splat3d.gaussians import Gaussians
-from splat3d.sh import rgb_to_sh_dc
 
 Texture = Literal["plain", "stripes", "checker", "grain"]
 
@@ -55,23 +54,6 @@ class Part:
     color: tuple[float, float, float]
     texture: Texture = "plain"
     faces: tuple[str, ...] = ("-x", "+x", "-y", "+y", "-z", "+z")
-
-
-def _disc_gaussians(points: Tensor, normals: Tensor, rgb: Tensor, spacing: float) -> Gaussians:
-    """Flat Gaussians at ``points``: radius ``0.6 spacing`` in the tangent plane, thin along
-    ``normals``."""
-    z = torch.tensor([0.0, 0.0, 1.0]).expand_as(normals)
-    axis = torch.linalg.cross(z, normals, dim=-1)
-    sin = axis.norm(dim=-1, keepdim=True)
-    cos = (z * normals).sum(-1, keepdim=True)
-    half = torch.atan2(sin, cos) / 2  # quaternion turning +z onto the normal
-    safe = torch.where(sin > 1e-8, axis / sin.clamp_min(1e-8), torch.tensor([1.0, 0.0, 0.0]))
-    quats = torch.cat([torch.cos(half), torch.sin(half) * safe], -1)
-    n = points.shape[0]
-    sigma = 0.6 * spacing
-    log_scales = torch.log(torch.tensor([sigma, sigma, sigma * 0.1])).expand(n, 3).clone()
-    return Gaussians(points, quats, log_scales, torch.full((n,), SURFACE_OPACITY_LOGIT),
-                     rgb_to_sh_dc(rgb.clamp(0, 1))[:, None, :])
 
 
 def _texture(local: Tensor, texture: Texture, generator: torch.Generator) -> Tensor:
@@ -160,4 +142,6 @@ def part_gaussians(part: Part, yaw: float, origin: tuple[float, float, float],
     rgb = torch.tensor(part.color)[None] * _texture(local, part.texture, generator)[:, None]
     rot = yaw_matrix(yaw)
     world = (local + torch.tensor(part.center)) @ rot.T + torch.tensor(origin, dtype=torch.float32)
-    return _disc_gaussians(world, normals @ rot.T, rgb, density ** -0.5)
+    return Gaussians.surface_discs(world, normals @ rot.T, rgb.clamp(0, 1),
+                                   0.6 * density ** -0.5,
+                                   opacity_logit=SURFACE_OPACITY_LOGIT)

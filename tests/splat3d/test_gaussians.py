@@ -67,3 +67,25 @@ def test_sh_dc_and_eval_are_consistent():
     sh = torch.zeros(5, 16, 3)
     sh[:, 0] = rgb_to_sh_dc(rgb)
     torch.testing.assert_close(eval_sh(3, sh, torch.randn(5, 3)) + 0.5, rgb)
+
+
+def test_surface_discs_are_flat_along_the_normal():
+    gen = torch.Generator().manual_seed(0)
+    normals = torch.nn.functional.normalize(torch.randn(50, 3, generator=gen), dim=-1)
+    normals[0] = torch.tensor([0.0, 0.0, 1.0])  # no rotation
+    normals[1] = torch.tensor([0.0, 0.0, -1.0])  # the anti-parallel special case
+    rgb = torch.rand(50, 3, generator=gen)
+    g = Gaussians.surface_discs(torch.randn(50, 3, generator=gen), normals, rgb, radius=0.2,
+                                thickness=0.1, opacity_logit=2.0)
+    cov = g.covariances.double()
+    n = normals.double()
+    # variance along the normal and along any tangent direction, closed form
+    torch.testing.assert_close(torch.einsum("ni,nij,nj->n", n, cov, n),
+                               torch.full((50,), 0.02**2, dtype=torch.float64))
+    tangent = torch.nn.functional.normalize(
+        torch.linalg.cross(n, torch.tensor([[0.3, 0.5, 0.8]], dtype=torch.float64).expand(50, 3),
+                           dim=-1), dim=-1)
+    torch.testing.assert_close(torch.einsum("ni,nij,nj->n", tangent, cov, tangent),
+                               torch.full((50,), 0.2**2, dtype=torch.float64))
+    assert g.sh_degree == 0
+    torch.testing.assert_close(g.opacities, torch.full((50,), torch.sigmoid(torch.tensor(2.0))))
