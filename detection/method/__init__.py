@@ -5,6 +5,8 @@
 * :mod:`~detection.method.box_sampling` - box-focused sampling (Sec. 3.4): object probability
   from multi-view 2D box frustums, probabilistic sampling of Gaussian centres, and the random
   and farthest-point sampling baselines.
+* :mod:`~detection.method.segmenter` - where the 2D instance masks come from: the dataset's
+  own masks or any 2D segmenter behind the :class:`InstanceSegmenter` interface.
 """
 
 from detection.method.boundary import (
@@ -21,14 +23,24 @@ from detection.method.box_sampling import (
     object_probability,
     random_sample,
 )
+from detection.method.segmenter import (
+    DatasetMasks,
+    InstanceMasks,
+    InstanceSegmenter,
+    guided_images_from,
+)
 
 __all__ = [
+    "DatasetMasks",
+    "InstanceMasks",
+    "InstanceSegmenter",
     "box_focused_sample",
     "box_frustum_contains",
     "dataset_palette",
     "default_palette",
     "farthest_point_sample",
     "guided_images",
+    "guided_images_from",
     "instance_boundaries",
     "object_probability",
     "paint_boundaries",
