@@ -181,9 +181,6 @@ def run_one(config: DreamConfig, prompt: str, seed: int, priors: dict,
     """Distil one prompt and judge it; returns the record, the Gaussians and the run's own
     (128 px) turntable."""
     load = os.getloadavg()[0]
-    # The densification's split samples come from torch's global generator, which dream() does
-    # not seed: seed it here so a run does not depend on the runs before it in this process.
-    torch.manual_seed(seed)
     result = dream(replace(config, seed=seed, progress=False), prompt, priors=priors)
     record = {"prompt": prompt, "seed": seed, "seconds": result.metrics["seconds"],
               "load_avg_1min_at_start": load, "steps": result.metrics["steps"],
