@@ -25,10 +25,15 @@ Measures per run:
 * seconds -- wall time of the distillation alone (rendering and judging excluded), with the
   1-minute load average at its start (the machine is shared).
 
+A first row judges procedural ground-truth objects of the same prompts on the same orbit: the
+ceiling of the measurement (the classifier confuses a face-on cube with a cylinder on some
+views even for real objects).
+
     python bench/dream.py                        # 6 prompts: every colour and shape once
     python bench/dream.py --all                  # the 30 captions
     python bench/dream.py --ablation             # the 6 prompts under each ablation
     python bench/dream.py --prompts "a red cube" --steps 200 --json /tmp/dream.json
+    python bench/dream.py --save-dir /tmp/dream --turntable-image docs/images/dream_turntable.png
 """
 
 from __future__ import annotations
