@@ -199,8 +199,8 @@ def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig()):
         import trimesh
         from skimage.measure import marching_cubes
     except ImportError as err:
-        raise ImportError("mesh export needs scikit-image and trimesh: "
-                          "pip install 'splat3d[mesh]'") from err
+        raise ImportError("mesh export needs scikit-image and trimesh (both splat3d "
+                          "dependencies): pip install scikit-image trimesh") from err
 
     grid = density_grid(gaussians, config)
     peak = float(grid.density.max())
