@@ -5,8 +5,10 @@ help. The functions only parse, call the library and report: the work lives in t
 library modules so it can be scripted the same way.
 
 This module is the composition root of the whole workbench: the only place in ``splat3d/``
-that refers to ``detection/``, ``text2d3/`` and ``viewer/``, and only lazily inside the
-command that needs them, so the core library never depends on them.
+that refers to ``detection/``, ``text2d3/`` and ``viewer/``, and only lazily: inside the
+command that needs them, or in :func:`main` for the ``dream`` and ``detect`` commands, whose
+signatures live in those packages (tyro reads them when it builds the parser). The core
+library never depends on them.
 """
 
 from __future__ import annotations
@@ -207,46 +209,6 @@ def sample(
                  seed=seed, negative=negative, num=num, size=size, device=device)
 
 
-def dream(
-    prompt: Annotated[str, tyro.conf.Positional],
-    preset: Literal["stabledreamer", "sds-baseline", "fast"] = "stabledreamer",
-    image_prior: str | None = None,
-    latent_prior: str | None = None,
-    steps: int | None = None,
-    resolution: int | None = None,
-    seed: int = 0,
-    output: Path | None = None,
-    overwrite: bool = False,
-    viewer: bool = False,
-    viewer_port: int = 8080,
-    device: str = "cpu",
-) -> None:
-    """Text to 3D Gaussians by score distillation (StableDreamer) -> point_cloud.ply, turntable,
-    mesh and metrics.json in a run folder.
-
-    Args:
-        prompt: the text, e.g. "a red cube" (the embedded priors list their vocabulary on error).
-        preset: named recipe from ``configs/dream.py``.
-        image_prior: prior of the image-space stage: ``embedded`` or ``if:PATH`` (DeepFloyd IF
-            stage I folder); default the preset's.
-        latent_prior: prior of the latent-space stage: ``embedded-latent`` or ``sd:PATH``
-            (Stable Diffusion folder); default the preset's.
-        steps: total steps (default the preset's), shared between the stages.
-        resolution: render side in pixels (default 32, the embedded priors'; 64 suits IF).
-        seed: random seed.
-        output: run folder (default ``outputs/dream/<prompt>``).
-        overwrite: replace a non-empty run folder.
-        viewer: watch the Gaussians live in the web viewer.
-        viewer_port: port of the live viewer on 127.0.0.1.
-        device: torch device.
-    """
-    from text2d3.dream.cli import dream_command
-
-    dream_command(prompt, preset=preset, image_prior=image_prior, latent_prior=latent_prior,
-                  steps=steps, resolution=resolution, seed=seed, output=output,
-                  overwrite=overwrite, viewer=viewer, viewer_port=viewer_port, device=device)
-
-
 def eval_det(
     pred: Path,
     gt: Path,
@@ -336,7 +298,6 @@ COMMANDS = {
     "info": info,
     "view": view,
     "sample": sample,
-    "dream": dream,
     "eval-det": eval_det,
 }
 
@@ -344,7 +305,9 @@ COMMANDS = {
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``splat3d`` console script."""
     try:
-        commands = {**COMMANDS, "detect": detect_command()}
+        from text2d3.dream.cli import dream_command
+
+        commands = {**COMMANDS, "dream": dream_command, "detect": detect_command()}
         tyro.extras.subcommand_cli_from_dict(commands, prog="splat3d", args=args)
     except (OSError, ValueError, ImportError) as err:
         if os.environ.get("SPLAT3D_TRACEBACK"):

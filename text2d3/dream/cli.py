@@ -1,6 +1,7 @@
 """The ``splat3d dream`` command: a prompt and a preset in, a run folder out.
 
-Wired into ``splat3d/cli.py`` by a thin wrapper; kept here so the CLI owns no distillation code.
+``splat3d/cli.py`` registers :func:`dream_command` itself as the ``dream`` subcommand (tyro
+reads its signature and docstring), importing this module only when the command line is parsed.
 
 Example:
     >>> dream_command("a red cube", preset="fast", output=Path("outputs/red_cube"))
@@ -11,14 +12,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
 
 from text2d3.dream.recipe import dream, with_priors, with_steps
 
 
 def dream_command(
-    prompt: str,
-    *,
-    preset: str = "stabledreamer",
+    prompt: Annotated[str, tyro.conf.Positional],
+    preset: Literal["stabledreamer", "sds-baseline", "fast"] = "stabledreamer",
     image_prior: str | None = None,
     latent_prior: str | None = None,
     steps: int | None = None,
@@ -30,26 +33,26 @@ def dream_command(
     viewer_port: int = 8080,
     device: str = "cpu",
 ) -> Path:
-    """Run a preset from ``configs/dream.py`` on ``prompt`` and write the run folder.
+    """Text to 3D Gaussians by score distillation (StableDreamer) -> point_cloud.ply, turntable,
+    mesh and metrics.json in a run folder.
 
     Args:
-        prompt: the text (the embedded priors read "a <colour> <shape>").
-        preset: a key of ``DREAM_PRESETS``.
-        image_prior: replaces the prior of the image-space stages (``embedded``, ``if:PATH``).
-        latent_prior: replaces the prior of the latent-space stages (``embedded`` /
-            ``embedded-latent``, ``sd:PATH``).
-        steps: total steps, shared between the stages in the preset's proportions.
+        prompt: the text, e.g. "a red cube" (the embedded priors list their vocabulary on error).
+        preset: named recipe from ``configs/dream.py``.
+        image_prior: prior of the image-space stages: ``embedded`` or ``if:PATH`` (DeepFloyd IF
+            stage I folder); default the preset's.
+        latent_prior: prior of the latent-space stages: ``embedded-latent`` or ``sd:PATH``
+            (Stable Diffusion folder); default the preset's.
+        steps: total steps (default the preset's), shared between the stages in the preset's
+            proportions.
         resolution: render side in pixels for every stage (default the preset's 32, the
-            embedded priors'; e.g. 64 for IF, 256-512 for Stable Diffusion on a GPU).
+            embedded priors'; 64 suits IF, 256-512 Stable Diffusion on a GPU).
         seed: random seed.
         output: run folder (default ``outputs/dream/<prompt with underscores>``).
         overwrite: replace a non-empty run folder.
         viewer: watch the Gaussians live in the web viewer (pause from the GUI).
         viewer_port: port of the live viewer on 127.0.0.1.
         device: torch device.
-
-    Returns:
-        The run folder.
     """
     from configs.dream import DREAM_PRESETS
 
