@@ -2,16 +2,20 @@
 //
 // The per-(camera, Gaussian) math is projection_math.h and sh_math.h, shared with CUDA.
 // Threads split the Gaussians; each handles all cameras of its Gaussians, so the backward
-// pass sums gradients over cameras without any sharing between threads.
+// pass sums gradients over cameras without any sharing between threads. float32 runs the
+// same math on packs of eight Gaussians (F8, lanes.h), one per SIMD lane; float64, used for
+// checking, runs it one Gaussian at a time.
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../raster_ops.h"
+#include "lanes.h"
 #include "parallel.h"
 #include "splat3d/projection_math.h"
 #include "splat3d/sh_math.h"
@@ -19,7 +23,7 @@
 namespace splat3d {
 namespace {
 
-constexpr int64_t kGrain = 256;  // Gaussians per parallel task
+constexpr int64_t kGrain = 256;  // Gaussians per parallel task (a multiple of kLanes)
 
 template <typename T>
 std::vector<PinholeCamera<T>> read_cameras(const at::Tensor& viewmats, const at::Tensor& Ks,
@@ -62,6 +66,37 @@ int32_t radius(T extent) {
   return r >= -2147483648.0 && r < 2147483648.0 ? static_cast<int32_t>(r) : INT32_MIN;
 }
 
+// The cameras with every field broadcast to eight lanes.
+std::vector<PinholeCamera<F8>> broadcast(const std::vector<PinholeCamera<float>>& cams) {
+  std::vector<PinholeCamera<F8>> out(cams.size());
+  for (size_t c = 0; c < cams.size(); ++c) {
+    const PinholeCamera<float>& a = cams[c];
+    PinholeCamera<F8>& b = out[c];
+    for (int i = 0; i < 9; ++i) b.R[i] = a.R[i];
+    for (int i = 0; i < 3; ++i) b.t[i] = a.t[i];
+    b.fx = a.fx, b.fy = a.fy, b.cx = a.cx, b.cy = a.cy;
+    b.width = a.width, b.height = a.height;
+    b.lim_x_pos = a.lim_x_pos, b.lim_x_neg = a.lim_x_neg;
+    b.lim_y_pos = a.lim_y_pos, b.lim_y_neg = a.lim_y_neg;
+  }
+  return out;
+}
+
+// The parameters of Gaussians [n0, n0 + count) as packs (the last repeated in spare lanes).
+struct GaussianPack {
+  F8 mean[3], quat[4], log_scale[3], logit, coeffs[48];
+  GaussianPack(const float* m, const float* q, const float* ls, const float* ol,
+               const float* sh, int64_t K, int k_used, int64_t n0, int count) {
+    for (int j = 0; j < 3; ++j) mean[j] = load_strided(m + j, n0, count, 3);
+    for (int j = 0; j < 4; ++j) quat[j] = load_strided(q + j, n0, count, 4);
+    for (int j = 0; j < 3; ++j) log_scale[j] = load_strided(ls + j, n0, count, 3);
+    logit = load_strided(ol, n0, count, 1);
+    if (sh) {
+      for (int j = 0; j < 3 * k_used; ++j) coeffs[j] = load_strided(sh + j, n0, count, 3 * K);
+    }
+  }
+};
+
 void check(const at::Tensor& t, at::ScalarType dtype, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == dtype,
               "splat3d native projection: ", name, " must be a contiguous CPU tensor of dtype ",
@@ -92,8 +127,9 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
   auto radii = at::empty({C, N, 2}, opts.dtype(at::kInt));
   const int64_t FD = sh_degree >= 0 ? 4 : 1;  // SH colour (3) and depth, or depth alone
   auto features = at::empty({C, N, FD}, opts);
-  AT_DISPATCH_FLOATING_TYPES(dtype, "project_forward_cpu", [&] {
-    using T = scalar_t;
+  // a generic lambda, so the float-only pack path below is compiled for float alone
+  const auto kernel = [&](auto type_tag) {
+    using T = decltype(type_tag);
     std::vector<T> campos;
     const auto cams = read_cameras<T>(viewmats, Ks, width, height, &campos);
     const T* m = means.data_ptr<T>();
@@ -109,6 +145,45 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
     T* o_ext = extents.data_ptr<T>();
     bool* o_ok = valid.data_ptr<bool>();
     int32_t* o_r = radii.data_ptr<int32_t>();
+    if constexpr (std::is_same_v<T, float>) {
+      const auto cams8 = broadcast(cams);
+      const std::vector<F8> campos8(campos.begin(), campos.end());
+      const int k_used = coeffs ? int((sh_degree + 1) * (sh_degree + 1)) : 0;
+      const F8 near8(static_cast<float>(near_plane)), far8(static_cast<float>(far_plane));
+      parallel_for((N + kLanes - 1) / kLanes, kGrain / kLanes, [&](int64_t begin, int64_t end) {
+        ProjectionState<F8> st;
+        Projected<F8> out;
+        for (int64_t p = begin; p < end; ++p) {
+          const int64_t n0 = p * kLanes;
+          const int count = static_cast<int>(std::min<int64_t>(kLanes, N - n0));
+          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count);
+          for (int64_t c = 0; c < C; ++c) {
+            project_forward(cams8[c], g.mean, g.quat, g.log_scale, g.logit, near8, far8,
+                            antialiased, st, out);
+            const int64_t i0 = c * N + n0;
+            for (int j = 0; j < 2; ++j) {
+              store_strided(out.means2d[j], o_m2 + 2 * i0 + j, count, 2);
+              store_strided(out.extent[j], o_ext + 2 * i0 + j, count, 2);
+            }
+            for (int j = 0; j < 3; ++j) store_strided(out.conic[j], o_con + 3 * i0 + j, count, 3);
+            store_strided(out.opacity, o_op + i0, count, 1);
+            store_strided(out.depth, o_f + FD * i0 + FD - 1, count, FD);
+            for (int l = 0; l < count; ++l) {
+              const bool ok = out.valid.lane(l);
+              o_ok[i0 + l] = ok;
+              o_r[2 * (i0 + l)] = ok ? radius(out.extent[0][l]) : 0;
+              o_r[2 * (i0 + l) + 1] = ok ? radius(out.extent[1][l]) : 0;
+            }
+            if (coeffs) {
+              F8 rgb[3];
+              sh_color(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, rgb);
+              for (int j = 0; j < 3; ++j) store_strided(rgb[j], o_f + FD * i0 + j, count, FD);
+            }
+          }
+        }
+      });
+      return;
+    }
     parallel_for(N, kGrain, [&](int64_t begin, int64_t end) {
       ProjectionState<T> st;
       Projected<T> out;
@@ -134,7 +209,8 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
         }
       }
     });
-  });
+  };
+  AT_DISPATCH_FLOATING_TYPES(dtype, "project_forward_cpu", [&] { kernel(scalar_t(0)); });
   return {means2d, conics, opacities, features, extents, valid, radii};
 }
 
@@ -157,8 +233,9 @@ std::vector<at::Tensor> project_backward_cpu(
   auto g_means = at::empty_like(means), g_quats = at::empty_like(quats);
   auto g_log_scales = at::empty_like(log_scales), g_logits = at::empty_like(opacity_logits);
   auto g_sh = sh_degree >= 0 ? at::empty_like(sh) : at::Tensor();
-  AT_DISPATCH_FLOATING_TYPES(dtype, "project_backward_cpu", [&] {
-    using T = scalar_t;
+  // a generic lambda, so the float-only pack path below is compiled for float alone
+  const auto kernel = [&](auto type_tag) {
+    using T = decltype(type_tag);
     std::vector<T> campos;
     const auto cams = read_cameras<T>(viewmats, Ks, width, height, &campos);
     const T* m = means.data_ptr<T>();
@@ -176,6 +253,52 @@ std::vector<at::Tensor> project_backward_cpu(
     T* o_ls = g_log_scales.data_ptr<T>();
     T* o_l = g_logits.data_ptr<T>();
     T* o_sh = sh_degree >= 0 ? g_sh.data_ptr<T>() : nullptr;
+    if constexpr (std::is_same_v<T, float>) {
+      const auto cams8 = broadcast(cams);
+      const std::vector<F8> campos8(campos.begin(), campos.end());
+      const int k_used = coeffs ? int((sh_degree + 1) * (sh_degree + 1)) : 0;
+      const F8 near8(static_cast<float>(near_plane)), far8(static_cast<float>(far_plane));
+      parallel_for((N + kLanes - 1) / kLanes, kGrain / kLanes, [&](int64_t begin, int64_t end) {
+        ProjectionState<F8> st;
+        Projected<F8> out;
+        for (int64_t p = begin; p < end; ++p) {
+          const int64_t n0 = p * kLanes;
+          const int count = static_cast<int>(std::min<int64_t>(kLanes, N - n0));
+          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count);
+          F8 gm[3] = {0.0f, 0.0f, 0.0f}, gq[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+          F8 gls[3] = {0.0f, 0.0f, 0.0f}, gl = 0.0f, gsh[48];
+          for (int j = 0; j < 3 * k_used; ++j) gsh[j] = 0.0f;
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t i0 = c * N + n0;
+            F8 g_m2[2], g_con[3], g_f[4];
+            for (int j = 0; j < 2; ++j) g_m2[j] = load_strided(gm2 + j, i0, count, 2);
+            for (int j = 0; j < 3; ++j) g_con[j] = load_strided(gcon + j, i0, count, 3);
+            for (int j = 0; j < FD; ++j) g_f[j] = load_strided(gf + j, i0, count, FD);
+            project_forward(cams8[c], g.mean, g.quat, g.log_scale, g.logit, near8, far8,
+                            antialiased, st, out, /*with_extent=*/false);
+            project_backward(cams8[c], st, g_m2, g_con, load_strided(gop, i0, count, 1),
+                             g_f[FD - 1], gm, gq, gls, &gl);
+            if (coeffs) {
+              sh_color_backward(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, g_f,
+                                gsh, gm);
+            }
+          }
+          for (int j = 0; j < 3; ++j) {
+            store_strided(gm[j], o_m + 3 * n0 + j, count, 3);
+            store_strided(gls[j], o_ls + 3 * n0 + j, count, 3);
+          }
+          for (int j = 0; j < 4; ++j) store_strided(gq[j], o_q + 4 * n0 + j, count, 4);
+          store_strided(gl, o_l + n0, count, 1);
+          if (o_sh) {
+            for (int j = 0; j < 3 * k_used; ++j) store_strided(gsh[j], o_sh + n0 * K * 3 + j, count, 3 * K);
+            for (int l = 0; l < count; ++l) {  // coefficients above the degree get no gradient
+              std::fill(o_sh + (n0 + l) * K * 3 + 3 * k_used, o_sh + (n0 + l + 1) * K * 3, 0.0f);
+            }
+          }
+        }
+      });
+      return;
+    }
     parallel_for(N, kGrain, [&](int64_t begin, int64_t end) {
       ProjectionState<T> st;
       Projected<T> out;
@@ -198,7 +321,8 @@ std::vector<at::Tensor> project_backward_cpu(
         }
       }
     });
-  });
+  };
+  AT_DISPATCH_FLOATING_TYPES(dtype, "project_backward_cpu", [&] { kernel(scalar_t(0)); });
   return {g_means, g_quats, g_log_scales, g_logits, g_sh};
 }
 

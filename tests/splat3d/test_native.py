@@ -215,6 +215,69 @@ def test_edge_cases_match_torch_backend(mode, case):
         assert native[0].radii[0, 0].eq(0).all(), "Gaussian behind the camera must be culled"
 
 
+def assert_radii_close(ours: torch.Tensor, ref: torch.Tensor) -> None:
+    """float32 radii: the same Gaussians culled, and the ceil of extents that agree to float
+    rounding (a huge extent such as 342422.99 may round to either side of an integer)."""
+    assert torch.equal(ours == 0, ref == 0)
+    assert (ours - ref).abs().max() <= 1
+    big = ref.abs() > 1000
+    assert torch.equal(ours[~big], ref[~big])
+
+
+@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+@pytest.mark.parametrize("sh_degree", [None, 0, 1, 3])
+def test_float32_projection_matches_torch_float32(sh_degree, mode):
+    """float32 runs the projection on packs of eight Gaussians (cuda/cpu/lanes.h): every
+    output and gradient against the torch projection in float32, for each SH degree and for
+    given colours (None), with a Gaussian count that leaves a partial pack."""
+    from splat3d.raster import projection as torch_projection
+
+    g = random_scene(70, 13, sh_degree or 0, dtype=torch.float32)
+    cams = ring_cameras(2, 41, 33, seed=13, dtype=torch.float32)
+    colors = torch.rand(70, 3) if sh_degree is None else None
+    results = []
+    for project in (native_backend.project, torch_projection.project):
+        params = leaves(g)
+        for p in params:
+            p.grad = None
+        proj = project(g, cams, sh_degree=sh_degree or 0, colors=colors,
+                       antialiased=mode == "antialiased")
+        gen = torch.Generator().manual_seed(2)
+        outs = (proj.means2d, proj.conics, proj.opacities, proj.depths, proj.colors)
+        loss = sum((o * torch.randn(o.shape, generator=gen)).sum() for o in outs)
+        loss.backward()
+        results.append((proj, [p.grad.clone() if p.grad is not None else None for p in params]))
+    (ours, our_grads), (ref, ref_grads) = results
+    assert torch.equal(ours.valid, ref.valid)
+    assert_radii_close(ours.radii, ref.radii)
+    for name in ("means2d", "conics", "opacities", "depths", "colors", "extents"):
+        torch.testing.assert_close(getattr(ours, name)[ref.valid], getattr(ref, name)[ref.valid],
+                                   **TOL32_PAIR, msg=lambda m, n=name: f"{n}: {m}")
+    for a, b in zip(our_grads, ref_grads, strict=True):
+        if b is None:
+            assert a is None or not a.any()
+        else:
+            scale = b.abs().max().clamp(min=1e-6)
+            torch.testing.assert_close(a / scale, b / scale, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["classic", "antialiased"])
+def test_float32_edge_cases_match_torch_float32(mode):
+    g, cams = edge_scene()  # six Gaussians: one partial pack
+    native = render_all(g, cams, "native", mode=mode)
+    for t in (native[0].rgb, native[0].alpha, native[0].depth, *native[1].values()):
+        assert torch.isfinite(t).all()
+    torch32 = render_all(g, cams, "torch", mode=mode)
+    assert_radii_close(native[0].radii, torch32[0].radii)
+    for name in ("rgb", "alpha", "depth"):
+        torch.testing.assert_close(getattr(native[0], name), getattr(torch32[0], name),
+                                   **TOL32_PAIR)
+    for name, grad in native[1].items():
+        scale = torch32[1][name].abs().max().clamp(min=1e-6)
+        torch.testing.assert_close(grad / scale, torch32[1][name] / scale, rtol=0, atol=1e-4,
+                                   msg=lambda m, n=name: f"d{n}: {m}")
+
+
 def test_near_plane_argument():
     g, cams = edge_scene64()
     for near in (0.01, 0.3, 2.0):

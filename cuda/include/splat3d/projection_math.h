@@ -4,6 +4,9 @@
 // at the mean with x/z, y/z clamped 30% of the half-fov beyond the image, the 2D covariance
 // is dilated by 0.3 px^2, antialiased mode scales opacity by sqrt(det Σ / det(Σ + 0.3 I))
 // (Mip-Splatting, Yu et al., 2024), and Gaussians outside [near, far] keep finite values.
+//
+// T is a scalar (float, double) or a CPU pack of Gaussians (cpu/lanes.h): branches on
+// per-Gaussian values are select() and the flags are MaskOf<T> (raster_math.h).
 #pragma once
 
 #include "splat3d/raster_math.h"
@@ -37,9 +40,9 @@ template <typename T>
 struct ProjectionState {
   T mc[3];          // camera-space mean
   T z, inv_z;       // depth used in the Jacobian (1 when out of [near, far]), 1 / z
-  bool in_depth;
+  MaskOf<T> in_depth;
   T ux, uy;         // clamped x/z, y/z
-  bool free_x, free_y;  // the clamp was inactive
+  MaskOf<T> free_x, free_y;  // the clamp was inactive
   T qn[4], qlen;    // normalised quaternion and the norm it was divided by
   T Rq[9], s[3];    // rotation and scales of the Gaussian
   T cov[9];         // camera-space covariance
@@ -48,13 +51,14 @@ struct ProjectionState {
   T det_raw, det;   // determinants before and after dilation
   T inv_det;        // 1 / det
   T sig, comp;      // sigmoid(opacity logit), antialiasing compensation (1 when off)
-  bool antialiased, comp_ok;
+  bool antialiased;
+  MaskOf<T> comp_ok;
 };
 
 template <typename T>
 struct Projected {
   T means2d[2], conic[3], opacity, depth, extent[2];
-  bool valid;
+  MaskOf<T> valid;
 };
 
 template <typename T>
@@ -81,19 +85,18 @@ SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, cons
                cam.R[3 * i + 2] * mean[2] + cam.t[i];
   }
   const T x = st.mc[0], y = st.mc[1];
-  st.in_depth = st.mc[2] > near_plane && st.mc[2] < far_plane;
-  const T z = st.in_depth ? st.mc[2] : T(1);
+  st.in_depth = (st.mc[2] > near_plane) & (st.mc[2] < far_plane);
+  const T z = select(st.in_depth, st.mc[2], T(1));
   st.z = z;
   st.inv_z = T(1) / z;
   const T inv_z = st.inv_z;
-  const T W = T(cam.width), H = T(cam.height);
   const T lim_x_pos = cam.lim_x_pos, lim_x_neg = cam.lim_x_neg;
   const T lim_y_pos = cam.lim_y_pos, lim_y_neg = cam.lim_y_neg;
   const T rx = x * inv_z, ry = y * inv_z;
-  st.free_x = rx > -lim_x_neg && rx < lim_x_pos;
-  st.free_y = ry > -lim_y_neg && ry < lim_y_pos;
-  st.ux = rx < -lim_x_neg ? -lim_x_neg : (rx > lim_x_pos ? lim_x_pos : rx);
-  st.uy = ry < -lim_y_neg ? -lim_y_neg : (ry > lim_y_pos ? lim_y_pos : ry);
+  st.free_x = (rx > -lim_x_neg) & (rx < lim_x_pos);
+  st.free_y = (ry > -lim_y_neg) & (ry < lim_y_pos);
+  st.ux = select(rx < -lim_x_neg, -lim_x_neg, select(rx > lim_x_pos, lim_x_pos, rx));
+  st.uy = select(ry < -lim_y_neg, -lim_y_neg, select(ry > lim_y_pos, lim_y_pos, ry));
   st.J0[0] = cam.fx * inv_z;
   st.J0[1] = T(0);
   st.J0[2] = -cam.fx * st.ux * inv_z;
@@ -103,7 +106,7 @@ SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, cons
 
   // world covariance M Mᵀ with M = Rq diag(s), then camera covariance R Σ Rᵀ
   st.qlen = sqrt(quat[0] * quat[0] + quat[1] * quat[1] + quat[2] * quat[2] + quat[3] * quat[3]);
-  const T inv_q = T(1) / (st.qlen > T(1e-12) ? st.qlen : T(1e-12));
+  const T inv_q = T(1) / select(st.qlen > T(1e-12), st.qlen, T(1e-12));
   for (int i = 0; i < 4; ++i) st.qn[i] = quat[i] * inv_q;
   rotmat_from_unit_quat(st.qn, st.Rq);
   for (int i = 0; i < 3; ++i) st.s[i] = exp(log_scale[i]);
@@ -140,11 +143,11 @@ SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, cons
   st.sig = T(1) / (T(1) + exp(-opacity_logit));
   st.comp = T(1);
   st.antialiased = antialiased;
-  st.comp_ok = true;
+  st.comp_ok = T(0) < T(1);  // true
   if (antialiased) {
     const T ratio = st.det_raw * st.inv_det;
     st.comp_ok = ratio > T(1e-12);
-    st.comp = st.comp_ok ? sqrt(ratio) : T(0);
+    st.comp = select(st.comp_ok, sqrt(ratio), T(0));
   }
   out.opacity = st.sig * st.comp;
   out.means2d[0] = cam.fx * x * inv_z + cam.cx;
@@ -153,14 +156,15 @@ SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, cons
 
   if (!with_extent) return;  // the backward pass needs only the state
   const T amin = Consts<T>::alpha_min;
-  const T level = T(2) * log((out.opacity > amin ? out.opacity : amin) / amin);
+  const T W = T(cam.width), H = T(cam.height);
+  const T level = T(2) * log(select(out.opacity > amin, out.opacity, amin) / amin);
   out.extent[0] = sqrt(level * ad);
   out.extent[1] = sqrt(level * cd);
-  const bool on_screen = out.means2d[0] + out.extent[0] > T(0) &&
-                         out.means2d[0] - out.extent[0] < W &&
-                         out.means2d[1] + out.extent[1] > T(0) &&
-                         out.means2d[1] - out.extent[1] < H;
-  out.valid = st.in_depth && out.opacity >= amin && on_screen && isfinite(out.extent[0]) &&
+  const MaskOf<T> on_screen = (out.means2d[0] + out.extent[0] > T(0)) &
+                              (out.means2d[0] - out.extent[0] < W) &
+                              (out.means2d[1] + out.extent[1] > T(0)) &
+                              (out.means2d[1] - out.extent[1] < H);
+  out.valid = st.in_depth & (out.opacity >= amin) & on_screen & isfinite(out.extent[0]) &
               isfinite(out.extent[1]);
 }
 
@@ -177,9 +181,9 @@ SPLAT3D_HD void project_backward(const PinholeCamera<T>& cam, const ProjectionSt
 
   // opacity = sigmoid(logit) * comp, comp = sqrt(det_raw / det)
   *g_logit += g_opacity * st.comp * st.sig * (T(1) - st.sig);
-  T g_det_raw = 0, g_det = 0;
-  if (st.antialiased && st.comp_ok) {
-    const T g_ratio = g_opacity * st.sig * T(0.5) / st.comp;
+  T g_det_raw = T(0), g_det = T(0);
+  if (st.antialiased) {
+    const T g_ratio = select(st.comp_ok, g_opacity * st.sig * T(0.5) / st.comp, T(0));
     g_det_raw += g_ratio * st.inv_det;
     g_det -= g_ratio * st.det_raw * (st.inv_det * st.inv_det);
   }
@@ -209,15 +213,12 @@ SPLAT3D_HD void project_backward(const PinholeCamera<T>& cam, const ProjectionSt
   g_z -= (gJ0[0] * cam.fx + gJ1[1] * cam.fy) * inv_z2;
   const T g_ux = -cam.fx * inv_z * gJ0[2], g_uy = -cam.fy * inv_z * gJ1[2];
   g_z += (cam.fx * st.ux * gJ0[2] + cam.fy * st.uy * gJ1[2]) * inv_z2;
-  if (st.free_x) {
-    g_x += g_ux * inv_z;
-    g_z -= g_ux * x * inv_z2;
-  }
-  if (st.free_y) {
-    g_y += g_uy * inv_z;
-    g_z -= g_uy * y * inv_z2;
-  }
-  const T g_mc[3] = {g_x, g_y, g_depth + (st.in_depth ? g_z : T(0))};
+  const T g_ux_free = select(st.free_x, g_ux, T(0)), g_uy_free = select(st.free_y, g_uy, T(0));
+  g_x += g_ux_free * inv_z;
+  g_z -= g_ux_free * x * inv_z2;
+  g_y += g_uy_free * inv_z;
+  g_z -= g_uy_free * y * inv_z2;
+  const T g_mc[3] = {g_x, g_y, g_depth + select(st.in_depth, g_z, T(0))};
   for (int j = 0; j < 3; ++j) {
     g_mean[j] += cam.R[j] * g_mc[0] + cam.R[3 + j] * g_mc[1] + cam.R[6 + j] * g_mc[2];
   }
@@ -237,7 +238,7 @@ SPLAT3D_HD void project_backward(const PinholeCamera<T>& cam, const ProjectionSt
       Hs[3 * j + i] = sym;
     }
   T gR[9];
-  T g_s[3] = {0, 0, 0};
+  T g_s[3] = {T(0), T(0), T(0)};
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j) {
       // g_M[i][j] = Σ_k Hs[i][k] M[k][j], M[k][j] = Rq[k][j] s_j
@@ -259,9 +260,9 @@ SPLAT3D_HD void project_backward(const PinholeCamera<T>& cam, const ProjectionSt
                   qy * gR[5] + qx * gR[6] + qy * gR[7]);
   // qn = q / max(|q|, 1e-12)
   const T dot = gq[0] * w + gq[1] * qx + gq[2] * qy + gq[3] * qz;
-  const bool unit = st.qlen > T(1e-12);
-  const T inv = T(1) / (unit ? st.qlen : T(1e-12));
-  for (int i = 0; i < 4; ++i) g_quat[i] += (gq[i] - (unit ? st.qn[i] * dot : T(0))) * inv;
+  const MaskOf<T> unit = st.qlen > T(1e-12);
+  const T inv = T(1) / select(unit, st.qlen, T(1e-12));
+  for (int i = 0; i < 4; ++i) g_quat[i] += (gq[i] - select(unit, st.qn[i] * dot, T(0))) * inv;
 }
 
 }  // namespace splat3d

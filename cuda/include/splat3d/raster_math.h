@@ -24,6 +24,18 @@ namespace splat3d {
 constexpr int kTile = 16;                 // tile side in pixels (binning.TILE)
 constexpr int kTilePixels = kTile * kTile;
 
+// Lane-generic helpers: the projection and SH math (projection_math.h, sh_math.h) is written
+// once for a scalar T (float, double; CPU and CUDA) and for a CPU pack of eight floats
+// (cpu/lanes.h), so branches are selects and conditions are masks: MaskOf<T> is bool for
+// scalars and a lane mask for packs, combined with & and |.
+template <typename T>
+using MaskOf = decltype(T() < T());
+
+template <typename T>
+SPLAT3D_HD T select(bool cond, T a, T b) {
+  return cond ? a : b;
+}
+
 template <typename T>
 struct Consts {
   static constexpr T alpha_min = T(1.0 / 255.0);  // projection.ALPHA_MIN

@@ -1,5 +1,6 @@
 // Real spherical harmonics up to degree 3 (3DGS / gsplat sign convention, as
 // splat3d/sh.py): colour = max(0, 0.5 + Σ_k B_k(dir) sh_k), and its vector-Jacobian product.
+// T is a scalar or a CPU pack of Gaussians (cpu/lanes.h), as in projection_math.h.
 #pragma once
 
 #include "splat3d/raster_math.h"
@@ -82,15 +83,15 @@ SPLAT3D_HD void sh_color(int degree, const T* coeffs, const T* mean, const T* ca
   T basis[16];
   T d[3] = {mean[0] - campos[0], mean[1] - campos[1], mean[2] - campos[2]};
   const T len = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
-  const T inv = T(1) / (len > T(1e-12) ? len : T(1e-12));
+  const T inv = T(1) / select(len > T(1e-12), len, T(1e-12));
   sh_basis(degree, d[0] * inv, d[1] * inv, d[2] * inv, basis);
   const int k_used = (degree + 1) * (degree + 1);
   for (int ch = 0; ch < 3; ++ch) {
-    T v = 0;
+    T v = T(0);
     for (int k = 0; k < k_used; ++k) v += basis[k] * coeffs[3 * k + ch];
     v += T(0.5);
     if (raw) raw[ch] = v;
-    rgb[ch] = v > T(0) ? v : T(0);
+    rgb[ch] = select(v > T(0), v, T(0));
   }
 }
 
@@ -102,30 +103,30 @@ SPLAT3D_HD void sh_color_backward(int degree, const T* coeffs, const T* mean, co
   T basis[16], h[16];
   const T d[3] = {mean[0] - campos[0], mean[1] - campos[1], mean[2] - campos[2]};
   const T len = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
-  const bool unit = len > T(1e-12);
-  const T inv = T(1) / (unit ? len : T(1e-12));
+  const MaskOf<T> unit = len > T(1e-12);
+  const T inv = T(1) / select(unit, len, T(1e-12));
   const T u[3] = {d[0] * inv, d[1] * inv, d[2] * inv};
   sh_basis(degree, u[0], u[1], u[2], basis);
   const int k_used = (degree + 1) * (degree + 1);
   T g[3];
   for (int ch = 0; ch < 3; ++ch) {  // the value before the clamp, summed as in sh_color
-    T raw = 0;
+    T raw = T(0);
     for (int k = 0; k < k_used; ++k) raw += basis[k] * coeffs[3 * k + ch];
     raw += T(0.5);
-    g[ch] = raw >= T(0) ? g_rgb[ch] : T(0);  // clamp_min
+    g[ch] = select(raw >= T(0), g_rgb[ch], T(0));  // clamp_min
   }
   for (int k = 0; k < k_used; ++k) {
-    h[k] = 0;
+    h[k] = T(0);
     for (int ch = 0; ch < 3; ++ch) {
       g_coeffs[3 * k + ch] += basis[k] * g[ch];
       h[k] += coeffs[3 * k + ch] * g[ch];
     }
   }
   if (degree < 1) return;  // the DC term does not depend on the direction
-  T g_u[3] = {0, 0, 0};
+  T g_u[3] = {T(0), T(0), T(0)};
   sh_basis_vjp(degree, u[0], u[1], u[2], h, g_u);
   // u = d / max(|d|, 1e-12)
-  const T dot = unit ? g_u[0] * u[0] + g_u[1] * u[1] + g_u[2] * u[2] : T(0);
+  const T dot = select(unit, g_u[0] * u[0] + g_u[1] * u[1] + g_u[2] * u[2], T(0));
   for (int i = 0; i < 3; ++i) g_mean[i] += (g_u[i] - u[i] * dot) * inv;
 }
 
