@@ -122,4 +122,85 @@ inline void store_strided(F8 v, float* dst, int count, int64_t stride) {
   for (int i = 0; i < count; ++i) dst[i * stride] = v.v[i];
 }
 
+#if defined(__AVX__)
+// In-register transpose of an 8x8 block: r[i][j] becomes r[j][i].
+inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);      // rows 2i, 2i+1 interleaved
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+#endif
+
+// Columns [0, n_cols) of ``count`` records of ``stride`` floats starting at ``base`` as packs
+// (out[j] lane i = base[i * stride + j]; the last record repeated in spare lanes).
+// ``readable`` is how many floats from ``base`` on may be read: full packs with room to read
+// whole 8-float rows are transposed in registers, the rest is gathered lane by lane.
+inline void load_records(const float* base, int count, int64_t stride, int n_cols,
+                         int64_t readable, F8* out) {
+#if defined(__AVX__)
+  if (stride == 1 && count == kLanes) {
+    out[0].v = reinterpret_cast<F8::V>(_mm256_loadu_ps(base));
+    return;
+  }
+  const int blocks = (n_cols + kLanes - 1) / kLanes;
+  if (count == kLanes && (kLanes - 1) * stride + blocks * kLanes <= readable) {
+    for (int b = 0; b < blocks; ++b) {
+      __m256 r[8];
+      for (int i = 0; i < kLanes; ++i) r[i] = _mm256_loadu_ps(base + i * stride + b * kLanes);
+      transpose8(r);
+      for (int j = 0; j < kLanes && b * kLanes + j < n_cols; ++j) {
+        out[b * kLanes + j].v = reinterpret_cast<F8::V>(r[j]);
+      }
+    }
+    return;
+  }
+#endif
+  for (int j = 0; j < n_cols; ++j) out[j] = load_strided(base + j, 0, count, stride);
+}
+
+// The first ``count`` lanes of packs cols[0, n_cols) to base[i * stride + j]; nothing else
+// in memory is written (rows are stored with a mask when n_cols < stride).
+inline void store_records(const F8* cols, int n_cols, float* base, int64_t stride, int count) {
+#if defined(__AVX__)
+  if (stride == 1 && count == kLanes) {
+    _mm256_storeu_ps(base, reinterpret_cast<__m256>(cols[0].v));
+    return;
+  }
+  if (count == kLanes) {
+    for (int b = 0; b * kLanes < n_cols; ++b) {
+      const int width = n_cols - b * kLanes < kLanes ? n_cols - b * kLanes : kLanes;
+      __m256 r[8];
+      for (int j = 0; j < kLanes; ++j) {
+        r[j] = j < width ? reinterpret_cast<__m256>(cols[b * kLanes + j].v) : _mm256_setzero_ps();
+      }
+      transpose8(r);
+      float* dst = base + b * kLanes;
+      if (width == kLanes) {
+        for (int i = 0; i < kLanes; ++i) _mm256_storeu_ps(dst + i * stride, r[i]);
+      } else {
+        const __m256i mask = _mm256_setr_epi32(0 < width ? -1 : 0, 1 < width ? -1 : 0,
+                                               2 < width ? -1 : 0, 3 < width ? -1 : 0,
+                                               4 < width ? -1 : 0, 5 < width ? -1 : 0,
+                                               6 < width ? -1 : 0, 7 < width ? -1 : 0);
+        for (int i = 0; i < kLanes; ++i) _mm256_maskstore_ps(dst + i * stride, mask, r[i]);
+      }
+    }
+    return;
+  }
+#endif
+  for (int j = 0; j < n_cols; ++j) store_strided(cols[j], base + j, count, stride);
+}
+
 }  // namespace splat3d

@@ -82,18 +82,18 @@ std::vector<PinholeCamera<F8>> broadcast(const std::vector<PinholeCamera<float>>
   return out;
 }
 
-// The parameters of Gaussians [n0, n0 + count) as packs (the last repeated in spare lanes).
+// The parameters of Gaussians [n0, n0 + count) of N as packs (the last repeated in spare
+// lanes).
 struct GaussianPack {
   F8 mean[3], quat[4], log_scale[3], logit, coeffs[48];
   GaussianPack(const float* m, const float* q, const float* ls, const float* ol,
-               const float* sh, int64_t K, int k_used, int64_t n0, int count) {
-    for (int j = 0; j < 3; ++j) mean[j] = load_strided(m + j, n0, count, 3);
-    for (int j = 0; j < 4; ++j) quat[j] = load_strided(q + j, n0, count, 4);
-    for (int j = 0; j < 3; ++j) log_scale[j] = load_strided(ls + j, n0, count, 3);
-    logit = load_strided(ol, n0, count, 1);
-    if (sh) {
-      for (int j = 0; j < 3 * k_used; ++j) coeffs[j] = load_strided(sh + j, n0, count, 3 * K);
-    }
+               const float* sh, int64_t K, int k_used, int64_t n0, int count, int64_t N) {
+    const int64_t left = N - n0;
+    load_records(m + 3 * n0, count, 3, 3, 3 * left, mean);
+    load_records(q + 4 * n0, count, 4, 4, 4 * left, quat);
+    load_records(ls + 3 * n0, count, 3, 3, 3 * left, log_scale);
+    load_records(ol + n0, count, 1, 1, left, &logit);
+    if (sh) load_records(sh + 3 * K * n0, count, 3 * K, 3 * k_used, 3 * K * left, coeffs);
   }
 };
 
@@ -156,28 +156,24 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
         for (int64_t p = begin; p < end; ++p) {
           const int64_t n0 = p * kLanes;
           const int count = static_cast<int>(std::min<int64_t>(kLanes, N - n0));
-          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count);
+          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count, N);
           for (int64_t c = 0; c < C; ++c) {
             project_forward(cams8[c], g.mean, g.quat, g.log_scale, g.logit, near8, far8,
                             antialiased, st, out);
             const int64_t i0 = c * N + n0;
-            for (int j = 0; j < 2; ++j) {
-              store_strided(out.means2d[j], o_m2 + 2 * i0 + j, count, 2);
-              store_strided(out.extent[j], o_ext + 2 * i0 + j, count, 2);
-            }
-            for (int j = 0; j < 3; ++j) store_strided(out.conic[j], o_con + 3 * i0 + j, count, 3);
-            store_strided(out.opacity, o_op + i0, count, 1);
-            store_strided(out.depth, o_f + FD * i0 + FD - 1, count, FD);
+            store_records(out.means2d, 2, o_m2 + 2 * i0, 2, count);
+            store_records(out.extent, 2, o_ext + 2 * i0, 2, count);
+            store_records(out.conic, 3, o_con + 3 * i0, 3, count);
+            store_records(&out.opacity, 1, o_op + i0, 1, count);
+            F8 feature[4];  // colour and depth, or depth alone
+            feature[FD - 1] = out.depth;
+            if (coeffs) sh_color(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, feature);
+            store_records(feature, int(FD), o_f + FD * i0, FD, count);
             for (int l = 0; l < count; ++l) {
               const bool ok = out.valid.lane(l);
               o_ok[i0 + l] = ok;
               o_r[2 * (i0 + l)] = ok ? radius(out.extent[0][l]) : 0;
               o_r[2 * (i0 + l) + 1] = ok ? radius(out.extent[1][l]) : 0;
-            }
-            if (coeffs) {
-              F8 rgb[3];
-              sh_color(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, rgb);
-              for (int j = 0; j < 3; ++j) store_strided(rgb[j], o_f + FD * i0 + j, count, FD);
             }
           }
         }
@@ -264,33 +260,31 @@ std::vector<at::Tensor> project_backward_cpu(
         for (int64_t p = begin; p < end; ++p) {
           const int64_t n0 = p * kLanes;
           const int count = static_cast<int>(std::min<int64_t>(kLanes, N - n0));
-          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count);
+          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count, N);
           F8 gm[3] = {0.0f, 0.0f, 0.0f}, gq[4] = {0.0f, 0.0f, 0.0f, 0.0f};
           F8 gls[3] = {0.0f, 0.0f, 0.0f}, gl = 0.0f, gsh[48];
           for (int j = 0; j < 3 * k_used; ++j) gsh[j] = 0.0f;
           for (int64_t c = 0; c < C; ++c) {
-            const int64_t i0 = c * N + n0;
-            F8 g_m2[2], g_con[3], g_f[4];
-            for (int j = 0; j < 2; ++j) g_m2[j] = load_strided(gm2 + j, i0, count, 2);
-            for (int j = 0; j < 3; ++j) g_con[j] = load_strided(gcon + j, i0, count, 3);
-            for (int j = 0; j < FD; ++j) g_f[j] = load_strided(gf + j, i0, count, FD);
+            const int64_t i0 = c * N + n0, left = C * N - i0;
+            F8 g_m2[2], g_con[3], g_op, g_f[4];
+            load_records(gm2 + 2 * i0, count, 2, 2, 2 * left, g_m2);
+            load_records(gcon + 3 * i0, count, 3, 3, 3 * left, g_con);
+            load_records(gop + i0, count, 1, 1, left, &g_op);
+            load_records(gf + FD * i0, count, FD, int(FD), FD * left, g_f);
             project_forward(cams8[c], g.mean, g.quat, g.log_scale, g.logit, near8, far8,
                             antialiased, st, out, /*with_extent=*/false);
-            project_backward(cams8[c], st, g_m2, g_con, load_strided(gop, i0, count, 1),
-                             g_f[FD - 1], gm, gq, gls, &gl);
+            project_backward(cams8[c], st, g_m2, g_con, g_op, g_f[FD - 1], gm, gq, gls, &gl);
             if (coeffs) {
               sh_color_backward(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, g_f,
                                 gsh, gm);
             }
           }
-          for (int j = 0; j < 3; ++j) {
-            store_strided(gm[j], o_m + 3 * n0 + j, count, 3);
-            store_strided(gls[j], o_ls + 3 * n0 + j, count, 3);
-          }
-          for (int j = 0; j < 4; ++j) store_strided(gq[j], o_q + 4 * n0 + j, count, 4);
-          store_strided(gl, o_l + n0, count, 1);
+          store_records(gm, 3, o_m + 3 * n0, 3, count);
+          store_records(gls, 3, o_ls + 3 * n0, 3, count);
+          store_records(gq, 4, o_q + 4 * n0, 4, count);
+          store_records(&gl, 1, o_l + n0, 1, count);
           if (o_sh) {
-            for (int j = 0; j < 3 * k_used; ++j) store_strided(gsh[j], o_sh + n0 * K * 3 + j, count, 3 * K);
+            store_records(gsh, 3 * k_used, o_sh + 3 * K * n0, 3 * K, count);
             for (int l = 0; l < count; ++l) {  // coefficients above the degree get no gradient
               std::fill(o_sh + (n0 + l) * K * 3 + 3 * k_used, o_sh + (n0 + l + 1) * K * 3, 0.0f);
             }
