@@ -124,7 +124,7 @@ inline void store_strided(F8 v, float* dst, int count, int64_t stride) {
 
 #if defined(__AVX__)
 // In-register transpose of an 8x8 block: r[i][j] becomes r[j][i].
-inline void transpose8(__m256 r[8]) {
+__attribute__((always_inline)) inline void transpose8(__m256 r[8]) {
   __m256 t[8], u[8];
   for (int i = 0; i < 4; ++i) {
     t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);      // rows 2i, 2i+1 interleaved
