@@ -147,7 +147,7 @@ __attribute__((always_inline)) inline void transpose8(__m256 r[8]) {
 // (out[j] lane i = base[i * stride + j]; the last record repeated in spare lanes).
 // ``readable`` is how many floats from ``base`` on may be read: full packs with room to read
 // whole 8-float rows are transposed in registers, the rest is gathered lane by lane.
-inline void load_records(const float* base, int count, int64_t stride, int n_cols,
+__attribute__((always_inline)) inline void load_records(const float* base, int count, int64_t stride, int n_cols,
                          int64_t readable, F8* out) {
 #if defined(__AVX__)
   if (stride == 1 && count == kLanes) {
@@ -172,7 +172,7 @@ inline void load_records(const float* base, int count, int64_t stride, int n_col
 
 // The first ``count`` lanes of packs cols[0, n_cols) to base[i * stride + j]; nothing else
 // in memory is written (rows are stored with a mask when n_cols < stride).
-inline void store_records(const F8* cols, int n_cols, float* base, int64_t stride, int count) {
+__attribute__((always_inline)) inline void store_records(const F8* cols, int n_cols, float* base, int64_t stride, int count) {
 #if defined(__AVX__)
   if (stride == 1 && count == kLanes) {
     _mm256_storeu_ps(base, reinterpret_cast<__m256>(cols[0].v));
