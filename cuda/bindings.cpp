@@ -65,9 +65,14 @@ std::vector<at::Tensor> project_forward(const at::Tensor& means, const at::Tenso
                                         const at::Tensor& viewmats, const at::Tensor& Ks,
                                         int64_t width, int64_t height, double near_plane,
                                         double far_plane, int64_t sh_degree, bool antialiased) {
-  TORCH_CHECK(!means.is_cuda(),
-              "splat3d native projection runs on the CPU; CUDA tensors use the PyTorch "
-              "projection (splat3d.raster.projection)");
+  if (means.is_cuda()) {
+#ifdef SPLAT3D_WITH_CUDA
+    return project_forward_cuda(means, quats, log_scales, opacity_logits, sh, viewmats, Ks,
+                                width, height, near_plane, far_plane, sh_degree, antialiased);
+#else
+    no_cuda("project_forward");
+#endif
+  }
   return project_forward_cpu(means, quats, log_scales, opacity_logits, sh, viewmats, Ks, width,
                              height, near_plane, far_plane, sh_degree, antialiased);
 }
@@ -78,7 +83,15 @@ std::vector<at::Tensor> project_backward(
     const at::Tensor& Ks, int64_t width, int64_t height, double near_plane, double far_plane,
     int64_t sh_degree, bool antialiased, const at::Tensor& g_means2d, const at::Tensor& g_conics,
     const at::Tensor& g_opacities, const at::Tensor& g_features) {
-  TORCH_CHECK(!means.is_cuda(), "splat3d native projection runs on the CPU");
+  if (means.is_cuda()) {
+#ifdef SPLAT3D_WITH_CUDA
+    return project_backward_cuda(means, quats, log_scales, opacity_logits, sh, viewmats, Ks,
+                                 width, height, near_plane, far_plane, sh_degree, antialiased,
+                                 g_means2d, g_conics, g_opacities, g_features);
+#else
+    no_cuda("project_backward");
+#endif
+  }
   return project_backward_cpu(means, quats, log_scales, opacity_logits, sh, viewmats, Ks, width,
                               height, near_plane, far_plane, sh_degree, antialiased, g_means2d,
                               g_conics, g_opacities, g_features);

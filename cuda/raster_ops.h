@@ -58,6 +58,21 @@ std::vector<at::Tensor> project_backward_cpu(
     const at::Tensor& g_opacities, const at::Tensor& g_features);
 
 #ifdef SPLAT3D_WITH_CUDA
+std::vector<at::Tensor> project_forward_cuda(const at::Tensor& means, const at::Tensor& quats,
+                                             const at::Tensor& log_scales,
+                                             const at::Tensor& opacity_logits,
+                                             const at::Tensor& sh, const at::Tensor& viewmats,
+                                             const at::Tensor& Ks, int64_t width, int64_t height,
+                                             double near_plane, double far_plane,
+                                             int64_t sh_degree, bool antialiased);
+
+std::vector<at::Tensor> project_backward_cuda(
+    const at::Tensor& means, const at::Tensor& quats, const at::Tensor& log_scales,
+    const at::Tensor& opacity_logits, const at::Tensor& sh, const at::Tensor& viewmats,
+    const at::Tensor& Ks, int64_t width, int64_t height, double near_plane, double far_plane,
+    int64_t sh_degree, bool antialiased, const at::Tensor& g_means2d, const at::Tensor& g_conics,
+    const at::Tensor& g_opacities, const at::Tensor& g_features);
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cuda(
     const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
     const at::Tensor& features, const at::Tensor& extents, const at::Tensor& gaussian_ids,

@@ -41,7 +41,8 @@ SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
 """Native sources (a repository checkout; installed wheels do not ship them)."""
 _CPU_SOURCES = ("bindings.cpp", "cpu/projection_cpu.cpp", "cpu/binning_cpu.cpp",
                 "cpu/composite_cpu.cpp")
-_CUDA_SOURCES = ("cuda/composite_cuda.cu", "cuda/composite_launch.cu")
+_CUDA_SOURCES = ("cuda/projection_cuda.cu", "cuda/projection_launch.cu",
+                 "cuda/composite_cuda.cu", "cuda/composite_launch.cu")
 
 
 def cache_dir() -> Path:
@@ -173,11 +174,12 @@ def project(
 ) -> Projection:
     """Native :func:`splat3d.raster.projection.project` (same arguments and result).
 
-    The C++ kernel runs for CPU tensors when the cameras need no gradient; anything else
-    (CUDA tensors, differentiable cameras) goes through the PyTorch projection.
+    The native kernel runs when the cameras need no gradient and the extension supports the
+    tensors' device (CPU; CUDA when compiled with it); otherwise (differentiable cameras)
+    the PyTorch projection runs.
     """
     cams_grad = cameras.world_to_cam.requires_grad or cameras.K.requires_grad
-    if gaussians.device.type != "cpu" or cams_grad or load() is None:
+    if cams_grad or not available(gaussians.device):
         return torch_projection.project(gaussians, cameras, sh_degree=sh_degree, colors=colors,
                                         antialiased=antialiased, near=near, far=far)
     dtype = gaussians.means.dtype
@@ -187,7 +189,7 @@ def project(
     means2d, conics, opacities, features, extents, valid, radii = _NativeProject.apply(
         gaussians.means.contiguous(), gaussians.quats.contiguous(),
         gaussians.log_scales.contiguous(), gaussians.opacity_logits.contiguous(), sh,
-        cameras.world_to_cam.to(dtype), cameras.K.to(dtype), options)
+        cameras.world_to_cam.to(dtype).contiguous(), cameras.K.to(dtype).contiguous(), options)
     depths = features[..., -1]
     if colors is not None:
         rgb = colors if colors.ndim == 3 else colors[None].expand(len(cameras), -1, -1)

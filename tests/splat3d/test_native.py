@@ -309,8 +309,9 @@ def test_falls_back_with_one_warning_without_a_compiler(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
-def test_cuda_kernels_compile_with_nvcc(tmp_path):
-    kernels = native_backend.SOURCE_DIR / "cuda" / "composite_cuda.cu"
+@pytest.mark.parametrize("name", ["projection_cuda.cu", "composite_cuda.cu"])
+def test_cuda_kernels_compile_with_nvcc(tmp_path, name):
+    kernels = native_backend.SOURCE_DIR / "cuda" / name
     cmd = ["nvcc", "-c", str(kernels), "-o", str(tmp_path / "k.o"), "-std=c++17", "-O3",
            f"-I{native_backend.SOURCE_DIR / 'include'}",
            "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_90,code=sm_90"]

@@ -10,11 +10,14 @@ namespace splat3d {
 namespace sh {
 constexpr double C0 = 0.28209479177387814;
 constexpr double C1 = 0.4886025119029199;
-constexpr double C2[5] = {1.0925484305920792, -1.0925484305920792, 0.31539156525252005,
-                          -1.0925484305920792, 0.5462742152960396};
-constexpr double C3[7] = {-0.5900435899266435, 2.890611442640554, -0.4570457994644658,
-                          0.3731763325901154, -0.4570457994644658, 1.445305721320277,
-                          -0.5900435899266435};
+// one constant per name (not arrays): constexpr scalars are usable in CUDA device code
+constexpr double C2_0 = 1.0925484305920792, C2_1 = -1.0925484305920792,
+                 C2_2 = 0.31539156525252005, C2_3 = -1.0925484305920792,
+                 C2_4 = 0.5462742152960396;
+constexpr double C3_0 = -0.5900435899266435, C3_1 = 2.890611442640554,
+                 C3_2 = -0.4570457994644658, C3_3 = 0.3731763325901154,
+                 C3_4 = -0.4570457994644658, C3_5 = 1.445305721320277,
+                 C3_6 = -0.5900435899266435;
 }  // namespace sh
 
 // Basis values B_0..B_{(degree+1)^2-1} at the unit direction (x, y, z).
@@ -27,19 +30,19 @@ SPLAT3D_HD void sh_basis(int degree, T x, T y, T z, T* basis) {
   basis[3] = -T(sh::C1) * x;
   if (degree < 2) return;
   const T xx = x * x, yy = y * y, zz = z * z;
-  basis[4] = T(sh::C2[0]) * x * y;
-  basis[5] = T(sh::C2[1]) * y * z;
-  basis[6] = T(sh::C2[2]) * (T(2) * zz - xx - yy);
-  basis[7] = T(sh::C2[3]) * x * z;
-  basis[8] = T(sh::C2[4]) * (xx - yy);
+  basis[4] = T(sh::C2_0) * x * y;
+  basis[5] = T(sh::C2_1) * y * z;
+  basis[6] = T(sh::C2_2) * (T(2) * zz - xx - yy);
+  basis[7] = T(sh::C2_3) * x * z;
+  basis[8] = T(sh::C2_4) * (xx - yy);
   if (degree < 3) return;
-  basis[9] = T(sh::C3[0]) * y * (T(3) * xx - yy);
-  basis[10] = T(sh::C3[1]) * x * y * z;
-  basis[11] = T(sh::C3[2]) * y * (T(4) * zz - xx - yy);
-  basis[12] = T(sh::C3[3]) * z * (T(2) * zz - T(3) * xx - T(3) * yy);
-  basis[13] = T(sh::C3[4]) * x * (T(4) * zz - xx - yy);
-  basis[14] = T(sh::C3[5]) * z * (xx - yy);
-  basis[15] = T(sh::C3[6]) * x * (xx - T(3) * yy);
+  basis[9] = T(sh::C3_0) * y * (T(3) * xx - yy);
+  basis[10] = T(sh::C3_1) * x * y * z;
+  basis[11] = T(sh::C3_2) * y * (T(4) * zz - xx - yy);
+  basis[12] = T(sh::C3_3) * z * (T(2) * zz - T(3) * xx - T(3) * yy);
+  basis[13] = T(sh::C3_4) * x * (T(4) * zz - xx - yy);
+  basis[14] = T(sh::C3_5) * z * (xx - yy);
+  basis[15] = T(sh::C3_6) * x * (xx - T(3) * yy);
 }
 
 // Adds Σ_k h_k ∇B_k(x, y, z) to grad (the gradient with respect to the unit direction),
@@ -49,16 +52,16 @@ SPLAT3D_HD void sh_basis_vjp(int degree, T x, T y, T z, const T* h, T* grad) {
   if (degree < 1) return;
   T gx = -T(sh::C1) * h[3], gy = -T(sh::C1) * h[1], gz = T(sh::C1) * h[2];
   if (degree >= 2) {
-    const T c0 = T(sh::C2[0]), c1 = T(sh::C2[1]), c2 = T(sh::C2[2]), c3 = T(sh::C2[3]),
-            c4 = T(sh::C2[4]);
+    const T c0 = T(sh::C2_0), c1 = T(sh::C2_1), c2 = T(sh::C2_2), c3 = T(sh::C2_3),
+            c4 = T(sh::C2_4);
     gx += c0 * y * h[4] - T(2) * c2 * x * h[6] + c3 * z * h[7] + T(2) * c4 * x * h[8];
     gy += c0 * x * h[4] + c1 * z * h[5] - T(2) * c2 * y * h[6] - T(2) * c4 * y * h[8];
     gz += c1 * y * h[5] + T(4) * c2 * z * h[6] + c3 * x * h[7];
   }
   if (degree >= 3) {
     const T xx = x * x, yy = y * y, zz = z * z;
-    const T c0 = T(sh::C3[0]), c1 = T(sh::C3[1]), c2 = T(sh::C3[2]), c3 = T(sh::C3[3]),
-            c4 = T(sh::C3[4]), c5 = T(sh::C3[5]), c6 = T(sh::C3[6]);
+    const T c0 = T(sh::C3_0), c1 = T(sh::C3_1), c2 = T(sh::C3_2), c3 = T(sh::C3_3),
+            c4 = T(sh::C3_4), c5 = T(sh::C3_5), c6 = T(sh::C3_6);
     gx += c0 * T(6) * x * y * h[9] + c1 * y * z * h[10] - c2 * T(2) * x * y * h[11] -
           c3 * T(6) * x * z * h[12] + c4 * (T(4) * zz - T(3) * xx - yy) * h[13] +
           c5 * T(2) * x * z * h[14] + c6 * T(3) * (xx - yy) * h[15];
