@@ -308,6 +308,38 @@ def test_falls_back_with_one_warning_without_a_compiler(tmp_path):
     assert "native rasterizer unavailable" in done.stdout and "torch backend" in done.stdout
 
 
+_C10_CUDA_STUBS = {
+    "CUDAGuard.h": "#pragma once\n#include <c10/core/Device.h>\nnamespace c10::cuda {\n"
+                   "struct CUDAGuard { explicit CUDAGuard(c10::Device) {} };\n}\n",
+    "CUDAStream.h": "#pragma once\n#include <cuda_runtime.h>\nnamespace c10::cuda {\n"
+                    "struct CUDAStream { operator cudaStream_t() const { return nullptr; } };\n"
+                    "inline CUDAStream getCurrentCUDAStream() { return {}; }\n}\n",
+    "CUDAException.h": "#pragma once\n#define C10_CUDA_KERNEL_LAUNCH_CHECK() do {} while (0)\n",
+}
+"""The three c10/cuda headers the launch files use, declared just enough to compile them
+against this machine's CPU-only torch (which ships no c10/cuda headers)."""
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
+@pytest.mark.parametrize("name", ["projection_launch.cu", "composite_launch.cu"])
+def test_cuda_tensor_glue_compiles_with_nvcc(tmp_path, name):
+    """The torch-facing CUDA entry points compile (a lost include or a signature that no
+    longer matches raster_ops.h fails here rather than on a GPU machine's first build)."""
+    stubs = tmp_path / "stubs" / "c10" / "cuda"
+    stubs.mkdir(parents=True)
+    for header, text in _C10_CUDA_STUBS.items():
+        (stubs / header).write_text(text)
+    torch_dir = Path(torch.__file__).parent
+    src = native_backend.SOURCE_DIR
+    cmd = ["nvcc", "-c", str(src / "cuda" / name), "-o", str(tmp_path / "k.o"), "-std=c++17",
+           f"-I{tmp_path / 'stubs'}", f"-I{src / 'include'}", f"-I{src}",
+           "-isystem", str(torch_dir / "include"),
+           "-isystem", str(torch_dir / "include" / "torch" / "csrc" / "api" / "include"),
+           "-DSPLAT3D_WITH_CUDA", "-gencode=arch=compute_90,code=sm_90"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
 @pytest.mark.parametrize("name", ["projection_cuda.cu", "composite_cuda.cu"])
 def test_cuda_kernels_compile_with_nvcc(tmp_path, name):
