@@ -30,8 +30,6 @@ namespace splat3d {
 namespace {
 
 constexpr int kGradSlots = 6;  // mean x, mean y, conic a, b, c, opacity
-constexpr int kHalf = kPack;   // pixels per vectorised step (one AVX2 float register)
-constexpr int kHalves = kTilePixels / kHalf;
 constexpr int kPrefetch = 4;   // records are prefetched this many list entries ahead
 
 struct Geometry {
@@ -107,56 +105,47 @@ at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
   return packed;
 }
 
-// Where in a tile one Gaussian can have alpha >= 1/255, as bits 2r+h of the tile's 32 half
-// rows (row r, left or right 8 pixels): ``box`` from the padded extent box, refined per row
-// by row_halves with the exact (padded) ellipse. Pixels left out have alpha < 1/255, so
-// skipping them changes nothing.
+// Pixel packs of a tile: bit s = r * kSegsPerRow + h stands for the kPack pixels h kPack ..
+// (h + 1) kPack - 1 of tile row r (a whole row with AVX-512, half a row otherwise).
+constexpr int kSegsPerRow = kTile / kPack;
+constexpr int kSegs = kTilePixels / kPack;
+static_assert(kSegsPerRow == 1 || kSegsPerRow == 2, "packs are whole or half rows");
+
+// Where in a tile one Gaussian can have alpha >= 1/255: the bits of the segments its padded
+// ellipse a dx² + 2 b dx dy + c dy² <= level crosses, all 16 rows in one SIMD pass. For
+// fixed dy the ellipse spans dx = (-b dy ± sqrt(a level - det dy²)) / a; the level carries a
+// 1e-3 relative pad, far above the rounding of this arithmetic, so pixels left out have
+// alpha < 1/255 and skipping them changes nothing.
 template <typename T>
 struct Footprint {
-  uint32_t box = 0;
+  uint32_t segs;
   T mx, my;  // mean relative to the tile's first pixel centre
-  const T* rec;
 
-  Footprint(const T* record, int64_t tile_x0, int64_t tile_y0) : rec(record) {
+  Footprint(const T* rec, int64_t tile_x0, int64_t tile_y0) {
     mx = T(double(rec[0]) - (double(tile_x0) + 0.5));
     my = T(double(rec[1]) - (double(tile_y0) + 0.5));
-    const T ex = rec[6], ey = rec[7];
-    const T r_lo = std::max(T(0), std::ceil(my - ey));
-    const T r_hi = std::min(T(kTile - 1), std::floor(my + ey));
-    const T q_lo = std::max(T(0), std::ceil(mx - ex));
-    const T q_hi = std::min(T(kTile - 1), std::floor(mx + ex));
-    if (!(r_lo <= r_hi && q_lo <= q_hi)) return;
-    const int r0 = int(r_lo), r1 = int(r_hi), h0 = int(q_lo) / kHalf, h1 = int(q_hi) / kHalf;
-    const uint64_t rows = ((uint64_t(1) << (2 * (r1 - r0 + 1))) - 1) << (2 * r0);
-    const uint32_t cols = h0 == h1 ? (h0 == 0 ? 0x55555555u : 0xAAAAAAAAu) : 0xFFFFFFFFu;
-    box = uint32_t(rows) & cols;
-  }
-
-  // Halves of row r the ellipse a dx² + 2 b dx dy + c dy² <= level crosses, as two bits:
-  // for fixed dy it spans dx = (-b dy ± sqrt(a level - det dy²)) / a. The level carries a
-  // 1e-3 relative pad, far above the rounding of this float arithmetic.
-  uint32_t row_halves(int r) const {
-    const T dy = T(r) - my;
-    const T disc = rec[8] - rec[10] * dy * dy;
-    if (!(disc >= T(0))) return 0;
-    const T half_width = std::sqrt(disc) * rec[9] + T(1e-3);
-    const T centre = mx - rec[3] * dy * rec[9];
-    const T lo = centre - half_width, hi = centre + half_width;  // pixel offsets in the tile
-    return uint32_t(lo <= T(kHalf - 1) && hi >= T(0)) |
-           (uint32_t(lo <= T(kTile - 1) && hi >= T(kHalf)) << 1);
+    using R = typename Rows<T>::V;
+    const R dy = iota_of<R>() - my;
+    const R disc = rec[8] - rec[10] * dy * dy;
+    const R half_width = sqrt_rows(disc > T(0) ? disc : R{}) * rec[9] + T(1e-3);
+    const R centre = mx - rec[3] * dy * rec[9];
+    const R lo = centre - half_width, hi = centre + half_width;  // pixel offsets in the tile
+    const auto crosses = disc >= T(0);
+    if constexpr (kSegsPerRow == 1) {
+      segs = row_bits(crosses & (lo <= T(kTile - 1)) & (hi >= T(0)));
+    } else {
+      const uint32_t left = row_bits(crosses & (lo <= T(kPack - 1)) & (hi >= T(0)));
+      const uint32_t right = row_bits(crosses & (lo <= T(kTile - 1)) & (hi >= T(kPack)));
+      segs = spread_bits(left) | (spread_bits(right) << 1);
+    }
   }
 };
 
-// Calls visit(r, h) for the half rows of ``todo`` (bits 2r+h) the exact ellipse crosses.
-template <typename T, typename Visit>
-inline void for_each_half(const Footprint<T>& fp, uint32_t todo, const Visit& visit) {
-  while (todo) {
-    const int r = __builtin_ctz(todo) / 2;
-    const uint32_t bits = (todo >> (2 * r)) & 3u & fp.row_halves(r);
-    todo &= ~(3u << (2 * r));
-    if (bits & 1u) visit(r, 0);
-    if (bits & 2u) visit(r, 1);
-  }
+// falloff_exponent (raster_math.h) along one pack of a row, whose dy is a scalar: the same
+// operations in the same order, so the values are those of the other kernels.
+template <typename V, typename T>
+inline V row_exponent(V dx, T dy, T a, T b, T c) {
+  return -(T(0.5) * (a * dx * dx + c * dy * dy) + b * dx * dy);
 }
 
 struct Bins {
@@ -176,21 +165,21 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   T* trans = scratch;           // [256]
   T* acc = trans + kTilePixels;  // [F, 256]
   int32_t last[kTilePixels];
-  int half_live[kHalves];
-  for (int h = 0; h < kHalves; ++h) half_live[h] = 0;
+  int seg_live[kSegs];  // pixels of each segment still blending
+  for (int s = 0; s < kSegs; ++s) seg_live[s] = 0;
   for (int p = 0; p < kTilePixels; ++p) {
     const bool inside = place.inside(p);
     trans[p] = inside ? T(1) : T(-1);
     last[p] = 0;
-    half_live[p / kHalf] += inside;
+    seg_live[p / kPack] += inside;
   }
   std::fill(acc, acc + F * kTilePixels, T(0));
 
   using V = typename Pack<T>::V;
   using M = typename Pack<T>::M;
   const V cap = V{} + Consts<T>::alpha_max;
-  uint32_t live_mask = 0;  // half rows with a pixel still blending
-  for (int h = 0; h < kHalves; ++h) live_mask |= half_live[h] > 0 ? (1u << h) : 0u;
+  uint32_t live_mask = 0;  // segments with a pixel still blending
+  for (int s = 0; s < kSegs; ++s) live_mask |= seg_live[s] > 0 ? (1u << s) : 0u;
   const int64_t start = bins.starts[tile], count = bins.counts[tile];
   for (int64_t k = 0; k < count && live_mask != 0; ++k) {
     if (k + kPrefetch < count) {
@@ -198,15 +187,18 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
     }
     const T* rec = records + bins.ids[start + k] * rec_size;
     const Footprint<T> fp(rec, x0, y0);
-    if ((fp.box & live_mask) == 0) continue;
+    uint32_t todo = fp.segs & live_mask;
+    if (todo == 0) continue;
     const T a = rec[2], b = rec[3], c = rec[4], o = rec[5];
     const T* f = rec + kRecord;
-    const int32_t taken = static_cast<int32_t>(k + 1);
-    for_each_half(fp, fp.box & live_mask, [&](int r, int h) {
-      const int hi = 2 * r + h, p0 = hi * kHalf;
-      const V dx = Pack<T>::iota() + (T(h * kHalf) - fp.mx);
-      const V dy = V{} + (T(r) - fp.my);
-      V alpha = o * Pack<T>::exp(falloff_exponent(dx, dy, a, b, c));
+    const IntV taken = IntV{} + static_cast<int32_t>(k + 1);
+    const V dx0 = Pack<T>::iota() - fp.mx;
+    do {
+      const int s = __builtin_ctz(todo);
+      todo &= todo - 1;
+      const int r = s / kSegsPerRow, p0 = s * kPack;
+      const V dx = kSegsPerRow == 1 || s % 2 == 0 ? dx0 : dx0 + T(kPack);
+      V alpha = o * Pack<T>::exp(row_exponent(dx, T(r) - fp.my, a, b, c));
       alpha = alpha < cap ? alpha : cap;
       const V t = load<V>(trans + p0);
       const V next = t * (T(1) - alpha);
@@ -215,16 +207,18 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
       const M take = open & ~stop;
       const V weight = take ? alpha * t : V{};
       store(trans + p0, take ? next : (stop ? -t : t));
-      const Int8x take32 = __builtin_convertvector(take, Int8x);
-      store(last + p0, take32 ? Int8x{} + taken : load<Int8x>(last + p0));
-      const int stops = count_true(stop);
+      const IntV take32 = __builtin_convertvector(take, IntV);
+      store(last + p0, take32 ? taken : load<IntV>(last + p0));
       for (int64_t ch = 0; ch < F; ++ch) {
         T* ac = acc + ch * kTilePixels + p0;
         store(ac, load<V>(ac) + weight * f[ch]);
       }
-      half_live[hi] -= stops;
-      if (half_live[hi] == 0) live_mask &= ~(1u << hi);
-    });
+      const int stops = count_true(stop);
+      if (stops != 0) {
+        seg_live[s] -= stops;
+        if (seg_live[s] == 0) live_mask &= ~(1u << s);
+      }
+    } while (todo);
   }
 
   for (int p = 0; p < kTilePixels; ++p) {
@@ -247,11 +241,11 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
   T* trans = scratch;                  // [256] running transmittance
   T* rest = trans + kTilePixels;       // [256] Σ_{j>i} w_j f_j·g + T_final dL/dT_final
   T* gfeat = rest + kTilePixels;       // [F, 256] dL/dfsum, tile-local
-  T* l_f = gfeat + F * kTilePixels;    // [F, 8] per-lane feature gradients of one Gaussian
+  T* l_f = gfeat + F * kTilePixels;    // [F, kPack] per-lane feature gradients of one Gaussian
   int32_t last[kTilePixels];
-  int32_t half_last[kHalves];
+  int32_t seg_last[kSegs];
   int32_t tile_last = 0;  // the blend of every pixel ends before this list index
-  for (int h = 0; h < kHalves; ++h) half_last[h] = 0;
+  for (int s = 0; s < kSegs; ++s) seg_last[s] = 0;
   for (int p = 0; p < kTilePixels; ++p) {
     trans[p] = T(1);
     rest[p] = T(0);
@@ -266,7 +260,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     }
     rest[p] = k_total;
     last[p] = last_in[pix];
-    half_last[p / kHalf] = std::max(half_last[p / kHalf], last[p]);
+    seg_last[p / kPack] = std::max(seg_last[p / kPack], last[p]);
     tile_last = std::max(tile_last, last[p]);
   }
 
@@ -274,17 +268,17 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
   using V = typename Pack<T>::V;
   using M = typename Pack<T>::M;
   const V cap = V{} + Consts<T>::alpha_max;
-  // half rows still inside their blend at step k, refreshed when one of them ends
+  // segments still inside their blend at step k, refreshed when one of them ends
   uint32_t alive = 0;
   int32_t next_end = 0;
   for (int64_t k = 0; k < tile_last; ++k) {
     if (k >= next_end) {
       alive = 0;
       next_end = tile_last;
-      for (int h = 0; h < kHalves; ++h) {
-        if (half_last[h] <= k) continue;
-        alive |= 1u << h;
-        next_end = std::min(next_end, half_last[h]);
+      for (int s = 0; s < kSegs; ++s) {
+        if (seg_last[s] <= k) continue;
+        alive |= 1u << s;
+        next_end = std::min(next_end, seg_last[s]);
       }
     }
     if (k + kPrefetch < tile_last) {
@@ -295,26 +289,28 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     const int64_t gid = bins.ids[start + k];
     const T* rec = records + gid * rec_size;
     const Footprint<T> fp(rec, x0, y0);
-    if ((fp.box & alive) == 0) continue;
+    uint32_t todo = fp.segs & alive;
+    if (todo == 0) continue;
     const T a = rec[2], b = rec[3], c = rec[4], o = rec[5];
     const T* f = rec + kRecord;
-    // per-lane sums: gradient moments (6), then feature gradients (F) when FC > 0
-    V sums[kGradSlots + (FC > 0 ? FC : 0)] = {};
-    V &s_mx = sums[0], &s_my = sums[1], &s_xx = sums[2], &s_xy = sums[3], &s_yy = sums[4],
-      &s_g = sums[5];
-    if constexpr (FC == 0) std::fill(l_f, l_f + F * kHalf, T(0));
-    const int32_t k32 = static_cast<int32_t>(k);
-    bool touched = false;
-    for_each_half(fp, fp.box & alive, [&](int r, int h) {
-      const int hi = 2 * r + h, p0 = hi * kHalf;
-      touched = true;
-      const V dx = Pack<T>::iota() + (T(h * kHalf) - fp.mx);
-      const V dy = V{} + (T(r) - fp.my);
+    // per-lane sums of g = dL/dpower times 1, dx, dx², dy, dx dy, dy² (dy is a scalar of
+    // the row), from which the gradient moments follow; then feature gradients (FC > 0)
+    constexpr int kSums = 6 + (FC > 0 ? FC : 0);
+    V sums[kSums] = {};
+    if constexpr (FC == 0) std::fill(l_f, l_f + F * kPack, T(0));
+    const IntV k32 = IntV{} + static_cast<int32_t>(k);
+    const V dx0 = Pack<T>::iota() - fp.mx;
+    do {
+      const int s = __builtin_ctz(todo);
+      todo &= todo - 1;
+      const int r = s / kSegsPerRow, p0 = s * kPack;
+      const V dx = kSegsPerRow == 1 || s % 2 == 0 ? dx0 : dx0 + T(kPack);
+      const T dy = T(r) - fp.my;
       V fdotg{};
       for (int64_t ch = 0; ch < F; ++ch) fdotg += f[ch] * load<V>(gfeat + ch * kTilePixels + p0);
-      V alpha = o * Pack<T>::exp(falloff_exponent(dx, dy, a, b, c));
+      V alpha = o * Pack<T>::exp(row_exponent(dx, dy, a, b, c));
       alpha = alpha < cap ? alpha : cap;
-      const M before_end = widen<M>(Int8x{} + k32 < load<Int8x>(last + p0));
+      const M before_end = widen<M>(k32 < load<IntV>(last + p0));
       const M take = before_end & (alpha >= Consts<T>::alpha_min);
       const V t = load<V>(trans + p0);
       const V w = take ? alpha * t : V{};
@@ -324,38 +320,45 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
       const V one_minus = T(1) - alpha;
       // dL/dpower = alpha dL/dalpha = w f·g - alpha (Σ behind) / (1 - alpha); zero where
       // alpha was clamped at 0.999 or skipped
-      const V d_power = (take & (alpha < cap)) ? wg - alpha * behind / one_minus : V{};
+      const V d_power =
+          (take & (alpha < cap)) ? wg - Pack<T>::div(alpha * behind, one_minus) : V{};
       store(trans + p0, take ? t * one_minus : t);
-      falloff_grad(dx, dy, a, b, c, d_power, s_mx, s_my, s_xx, s_xy, s_yy, s_g);
+      const V g_dx = d_power * dx;
+      sums[0] += d_power;
+      sums[1] += g_dx;
+      sums[2] += g_dx * dx;
+      sums[3] += d_power * dy;
+      sums[4] += g_dx * dy;
+      sums[5] += d_power * (dy * dy);
       if constexpr (FC > 0) {
         for (int ch = 0; ch < FC; ++ch) {
-          sums[kGradSlots + ch] += w * load<V>(gfeat + ch * kTilePixels + p0);
+          sums[6 + ch] += w * load<V>(gfeat + ch * kTilePixels + p0);
         }
       } else {
         for (int64_t ch = 0; ch < F; ++ch) {
-          T* lf = l_f + ch * kHalf;
+          T* lf = l_f + ch * kPack;
           store(lf, load<V>(lf) + w * load<V>(gfeat + ch * kTilePixels + p0));
         }
       }
-    });
-    if (!touched) continue;
-    T total[kGradSlots + (FC > 0 ? FC : 0) + kPack];
-    reduce_lanes(sums, kGradSlots + (FC > 0 ? FC : 0), total);
+    } while (todo);
+    T total[kSums + 8];
+    reduce_lanes(sums, kSums, total);
+    // d sigma / d mean = -(Q d): the moments of falloff_grad (raster_math.h)
     FalloffMoments<T> m;
-    m.mx = total[0];
-    m.my = total[1];
+    m.mx = a * total[1] + b * total[3];
+    m.my = b * total[1] + c * total[3];
     m.xx = total[2];
-    m.xy = total[3];
-    m.yy = total[4];
-    m.g = total[5];
+    m.xy = total[4];
+    m.yy = total[5];
+    m.g = total[0];
     T* dst = grads + gid * slots;
     falloff_grad_finish(m, o, dst);
     if constexpr (FC > 0) {
-      for (int ch = 0; ch < FC; ++ch) dst[kGradSlots + ch] += total[kGradSlots + ch];
+      for (int ch = 0; ch < FC; ++ch) dst[kGradSlots + ch] += total[6 + ch];
     } else {
       for (int64_t ch = 0; ch < F; ++ch) {
         T sum = 0;
-        for (int q = 0; q < kHalf; ++q) sum += l_f[ch * kHalf + q];
+        for (int q = 0; q < kPack; ++q) sum += l_f[ch * kPack + q];
         dst[kGradSlots + ch] += sum;
       }
     }
@@ -445,7 +448,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     using T = scalar_t;
     const auto records = pack_records<T>(means2d, conics, opacities, features, extents);
     const T* recs = records.data_ptr<T>();
-    const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kHalf;
+    const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kPack;
     std::vector<T> scratch(per_worker * n_workers);
     // one gradient buffer per worker, [C*N, 6+F], zeroed by its worker before its first
     // tile (workers that got no tile leave theirs untouched) and summed at the end

@@ -53,11 +53,14 @@ def cache_dir() -> Path:
 
 def compile_flags(with_cuda: bool) -> list[str]:
     """C++ flags: optimised, OpenMP (the kernels' parallel loops, ``cuda/cpu/parallel.h``),
-    and AVX2/FMA when the CPU running the build has them (the cache key records the
-    capability)."""
+    and AVX2/FMA, or AVX-512 (the compositor's 16-pixel packs, ``cuda/cpu/simd.h``), when
+    the CPU running the build has them (the cache key records the capability)."""
     flags = ["-O3", "-fopenmp", "-DNDEBUG"]
-    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]
+    if capability == "AVX512":  # torch reports it for AVX-512 F, BW, VL and DQ together
+        flags += ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
     if with_cuda:
         flags.append("-DSPLAT3D_WITH_CUDA")
     return flags
