@@ -118,35 +118,59 @@ static_assert(kSegsPerRow == 1 || kSegsPerRow == 2, "packs are whole or half row
 // alpha < 1/255 and skipping them changes nothing.
 template <typename T>
 struct Footprint {
+  using Dy = typename Rows<T>::V;
   uint32_t segs;
   T mx, my;  // mean relative to the tile's first pixel centre
+  Dy dy;     // row r's pixel centres minus my, r < 16
 
   Footprint(const T* rec, int64_t tile_x0, int64_t tile_y0) {
     mx = T(double(rec[0]) - (double(tile_x0) + 0.5));
     my = T(double(rec[1]) - (double(tile_y0) + 0.5));
-    using R = typename Rows<T>::V;
-    const R dy = iota_of<R>() - my;
-    const R disc = rec[8] - rec[10] * dy * dy;
-    const R half_width = sqrt_rows(disc > T(0) ? disc : R{}) * rec[9] + T(1e-3);
-    const R centre = mx - rec[3] * dy * rec[9];
-    const R lo = centre - half_width, hi = centre + half_width;  // pixel offsets in the tile
-    const auto crosses = disc >= T(0);
+    using R = Rows<T>;
+    using V = typename R::V;
+    dy = iota_of<V>() - my;
+    const V disc = rec[8] - rec[10] * dy * dy;
+    const V half_width = R::sqrt(R::max(disc, V{})) * rec[9] + T(1e-3);
+    const V centre = mx - rec[3] * dy * rec[9];
+    const V lo = centre - half_width, hi = centre + half_width;  // pixel offsets in the tile
+    const auto crosses = R::ge(disc, V{});
+    const auto reaches_left = R::ge(hi, V{});
+    const auto reaches_right = R::le(lo, V{} + T(kTile - 1));
     if constexpr (kSegsPerRow == 1) {
-      segs = row_bits(crosses & (lo <= T(kTile - 1)) & (hi >= T(0)));
+      segs = R::bits(R::both(R::both(crosses, reaches_left), reaches_right));
     } else {
-      const uint32_t left = row_bits(crosses & (lo <= T(kPack - 1)) & (hi >= T(0)));
-      const uint32_t right = row_bits(crosses & (lo <= T(kTile - 1)) & (hi >= T(kPack)));
+      const uint32_t left =
+          R::bits(R::both(R::both(crosses, reaches_left), R::le(lo, V{} + T(kPack - 1))));
+      const uint32_t right =
+          R::bits(R::both(R::both(crosses, reaches_right), R::ge(hi, V{} + T(kPack))));
       segs = spread_bits(left) | (spread_bits(right) << 1);
     }
   }
 };
 
-// falloff_exponent (raster_math.h) along one pack of a row, whose dy is a scalar: the same
-// operations in the same order, so the values are those of the other kernels.
-template <typename V, typename T>
-inline V row_exponent(V dx, T dy, T a, T b, T c) {
-  return -(T(0.5) * (a * dx * dx + c * dy * dy) + b * dx * dy);
-}
+// Per-Gaussian terms of falloff_exponent (raster_math.h) in a tile: exponent(pack s of row
+// r) = -(a dx² + c dy²) / 2 - b dx dy with the same operations as there (rounding is
+// symmetric, so -(h + q) and -h - q are the same number), where a dx², b dx (per pack
+// column) and dy, c dy² (per row, read as broadcast memory operands) are computed once.
+template <typename T>
+struct Falloff {
+  using P = Pack<T>;
+  using V = typename P::V;
+  V dx[kSegsPerRow], adx2[kSegsPerRow], bdx[kSegsPerRow];
+  alignas(64) T dy[kTile];
+  alignas(64) T cdy2[kTile];
+
+  Falloff(const Footprint<T>& fp, T a, T b, T c) {
+    for (int h = 0; h < kSegsPerRow; ++h) {
+      dx[h] = P::iota() + (T(h * kPack) - fp.mx);
+      adx2[h] = a * dx[h] * dx[h];
+      bdx[h] = b * dx[h];
+    }
+    store(dy, fp.dy);
+    store(cdy2, c * fp.dy * fp.dy);
+  }
+  V exponent(int r, int h) const { return T(-0.5) * (adx2[h] + cdy2[r]) - bdx[h] * dy[r]; }
+};
 
 struct Bins {
   const int64_t* ids;
@@ -161,25 +185,24 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   const TilePlace place(g, tile);
   const int64_t x0 = place.x0, y0 = place.y0, F = FC > 0 ? FC : g.F;
   const int64_t rec_size = record_size(F);
-  // transmittance, negated once a pixel has stopped (it stays > 1e-4 while blending)
-  T* trans = scratch;           // [256]
+  T* trans = scratch;            // [256] transmittance
   T* acc = trans + kTilePixels;  // [F, 256]
   int32_t last[kTilePixels];
-  int seg_live[kSegs];  // pixels of each segment still blending
-  for (int s = 0; s < kSegs; ++s) seg_live[s] = 0;
+  uint32_t open[kSegs];  // bit q: pixel q of the segment is still blending
+  for (int s = 0; s < kSegs; ++s) open[s] = 0;
   for (int p = 0; p < kTilePixels; ++p) {
-    const bool inside = place.inside(p);
-    trans[p] = inside ? T(1) : T(-1);
+    trans[p] = T(1);
     last[p] = 0;
-    seg_live[p / kPack] += inside;
+    if (place.inside(p)) open[p / kPack] |= 1u << (p % kPack);
   }
   std::fill(acc, acc + F * kTilePixels, T(0));
 
-  using V = typename Pack<T>::V;
-  using M = typename Pack<T>::M;
+  using P = Pack<T>;
+  using V = typename P::V;
+  using M = typename P::M;
   const V cap = V{} + Consts<T>::alpha_max;
   uint32_t live_mask = 0;  // segments with a pixel still blending
-  for (int s = 0; s < kSegs; ++s) live_mask |= seg_live[s] > 0 ? (1u << s) : 0u;
+  for (int s = 0; s < kSegs; ++s) live_mask |= open[s] != 0 ? (1u << s) : 0u;
   const int64_t start = bins.starts[tile], count = bins.counts[tile];
   for (int64_t k = 0; k < count && live_mask != 0; ++k) {
     if (k + kPrefetch < count) {
@@ -189,34 +212,31 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
     const Footprint<T> fp(rec, x0, y0);
     uint32_t todo = fp.segs & live_mask;
     if (todo == 0) continue;
-    const T a = rec[2], b = rec[3], c = rec[4], o = rec[5];
+    const T o = rec[5];
     const T* f = rec + kRecord;
-    const IntV taken = IntV{} + static_cast<int32_t>(k + 1);
-    const V dx0 = Pack<T>::iota() - fp.mx;
+    const Falloff<T> fall(fp, rec[2], rec[3], rec[4]);
+    const int32_t taken = static_cast<int32_t>(k + 1);
     do {
       const int s = __builtin_ctz(todo);
       todo &= todo - 1;
-      const int r = s / kSegsPerRow, p0 = s * kPack;
-      const V dx = kSegsPerRow == 1 || s % 2 == 0 ? dx0 : dx0 + T(kPack);
-      V alpha = o * Pack<T>::exp(row_exponent(dx, T(r) - fp.my, a, b, c));
-      alpha = alpha < cap ? alpha : cap;
+      const int p0 = s * kPack;
+      const V alpha = P::min(o * P::exp(fall.exponent(s / kSegsPerRow, s % kSegsPerRow)), cap);
       const V t = load<V>(trans + p0);
       const V next = t * (T(1) - alpha);
-      const M open = (t > T(0)) & (alpha >= Consts<T>::alpha_min);
-      const M stop = open & (next <= Consts<T>::t_stop);
-      const M take = open & ~stop;
-      const V weight = take ? alpha * t : V{};
-      store(trans + p0, take ? next : (stop ? -t : t));
-      const IntV take32 = __builtin_convertvector(take, IntV);
-      store(last + p0, take32 ? taken : load<IntV>(last + p0));
+      const M blend = P::both(P::from_bits(open[s]), P::ge(alpha, V{} + Consts<T>::alpha_min));
+      const M stop = P::both(blend, P::le(next, V{} + Consts<T>::t_stop));
+      const M take = P::but_not(blend, stop);
+      const V weight = P::where(take, alpha * t);
+      P::store_where(trans + p0, take, next);
+      P::store_where(last + p0, take, taken);
       for (int64_t ch = 0; ch < F; ++ch) {
         T* ac = acc + ch * kTilePixels + p0;
         store(ac, load<V>(ac) + weight * f[ch]);
       }
-      const int stops = count_true(stop);
-      if (stops != 0) {
-        seg_live[s] -= stops;
-        if (seg_live[s] == 0) live_mask &= ~(1u << s);
+      const uint32_t stopped = P::bits(stop);
+      if (stopped != 0) {
+        open[s] &= ~stopped;
+        if (open[s] == 0) live_mask &= ~(1u << s);
       }
     } while (todo);
   }
@@ -224,7 +244,7 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   for (int p = 0; p < kTilePixels; ++p) {
     if (!place.inside(p)) continue;
     const int64_t pix = place.pixel(p);
-    trans_out[pix] = std::abs(trans[p]);
+    trans_out[pix] = trans[p];
     last_out[pix] = last[p];
     for (int64_t ch = 0; ch < F; ++ch) fsum[pix * F + ch] = acc[ch * kTilePixels + p];
   }
@@ -265,8 +285,9 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
   }
 
   const int64_t start = bins.starts[tile];
-  using V = typename Pack<T>::V;
-  using M = typename Pack<T>::M;
+  using P = Pack<T>;
+  using V = typename P::V;
+  using M = typename P::M;
   const V cap = V{} + Consts<T>::alpha_max;
   // segments still inside their blend at step k, refreshed when one of them ends
   uint32_t alive = 0;
@@ -293,43 +314,43 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     if (todo == 0) continue;
     const T a = rec[2], b = rec[3], c = rec[4], o = rec[5];
     const T* f = rec + kRecord;
+    const Falloff<T> fall(fp, a, b, c);
+    alignas(64) T dy2[kTile];
+    store(dy2, fp.dy * fp.dy);
     // per-lane sums of g = dL/dpower times 1, dx, dx², dy, dx dy, dy² (dy is a scalar of
     // the row), from which the gradient moments follow; then feature gradients (FC > 0)
     constexpr int kSums = 6 + (FC > 0 ? FC : 0);
     V sums[kSums] = {};
     if constexpr (FC == 0) std::fill(l_f, l_f + F * kPack, T(0));
-    const IntV k32 = IntV{} + static_cast<int32_t>(k);
-    const V dx0 = Pack<T>::iota() - fp.mx;
+    const int32_t k32 = static_cast<int32_t>(k);
     do {
       const int s = __builtin_ctz(todo);
       todo &= todo - 1;
-      const int r = s / kSegsPerRow, p0 = s * kPack;
-      const V dx = kSegsPerRow == 1 || s % 2 == 0 ? dx0 : dx0 + T(kPack);
-      const T dy = T(r) - fp.my;
+      const int r = s / kSegsPerRow, h = s % kSegsPerRow, p0 = s * kPack;
+      const V dx = fall.dx[h];
       V fdotg{};
       for (int64_t ch = 0; ch < F; ++ch) fdotg += f[ch] * load<V>(gfeat + ch * kTilePixels + p0);
-      V alpha = o * Pack<T>::exp(row_exponent(dx, dy, a, b, c));
-      alpha = alpha < cap ? alpha : cap;
-      const M before_end = widen<M>(k32 < load<IntV>(last + p0));
-      const M take = before_end & (alpha >= Consts<T>::alpha_min);
+      const V alpha = P::min(o * P::exp(fall.exponent(r, h)), cap);
+      const M take = P::both(P::before(k32, last + p0),
+                             P::ge(alpha, V{} + Consts<T>::alpha_min));
       const V t = load<V>(trans + p0);
-      const V w = take ? alpha * t : V{};
+      const V w = P::where(take, alpha * t);
       const V wg = w * fdotg;
       const V behind = load<V>(rest + p0) - wg;
       store(rest + p0, behind);
       const V one_minus = T(1) - alpha;
       // dL/dpower = alpha dL/dalpha = w f·g - alpha (Σ behind) / (1 - alpha); zero where
       // alpha was clamped at 0.999 or skipped
-      const V d_power =
-          (take & (alpha < cap)) ? wg - Pack<T>::div(alpha * behind, one_minus) : V{};
-      store(trans + p0, take ? t * one_minus : t);
+      const V d_power = P::where(P::both(take, P::lt(alpha, cap)),
+                                 wg - P::div(alpha * behind, one_minus));
+      P::store_where(trans + p0, take, t * one_minus);
       const V g_dx = d_power * dx;
       sums[0] += d_power;
       sums[1] += g_dx;
       sums[2] += g_dx * dx;
-      sums[3] += d_power * dy;
-      sums[4] += g_dx * dy;
-      sums[5] += d_power * (dy * dy);
+      sums[3] += d_power * fall.dy[r];
+      sums[4] += g_dx * fall.dy[r];
+      sums[5] += d_power * dy2[r];
       if constexpr (FC > 0) {
         for (int ch = 0; ch < FC; ++ch) {
           sums[6 + ch] += w * load<V>(gfeat + ch * kTilePixels + p0);

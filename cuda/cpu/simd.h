@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
@@ -34,27 +36,143 @@ inline V iota_of() {
   return v;
 }
 
+typedef float Float16 __attribute__((vector_size(64)));
+typedef int32_t Int16 __attribute__((vector_size(64)));
+typedef float Float8 __attribute__((vector_size(32)));
+typedef int32_t Int8 __attribute__((vector_size(32)));
+
+// Bit i set where lane i of a vector-extension mask (-1 / 0) is true.
+template <typename M>
+inline uint32_t lane_bits(M m) {
+  uint32_t b = 0;
+  for (int i = 0; i < int(sizeof(M) / sizeof(m[0])); ++i) b |= uint32_t(m[i] & 1) << i;
+  return b;
+}
+#if defined(__AVX__)
+inline uint32_t lane_bits(Int8 m) {
+  return uint32_t(_mm256_movemask_ps(reinterpret_cast<Float8&>(m)));
+}
+inline uint32_t lane_bits(Int16 m) {
+  Int8 lo, hi;
+  std::memcpy(&lo, &m, 32);
+  std::memcpy(&hi, reinterpret_cast<const char*>(&m) + 32, 32);
+  return lane_bits(lo) | (lane_bits(hi) << 8);
+}
+#endif
+
+// Mask operations on vector-extension lane masks (-1 true, 0 false), for the packs that
+// have no mask registers. Comparisons are false for NaN, like the scalar ones.
+template <typename V_, typename M_, int kLanes>
+struct VectorMasks {
+  typedef V_ V;
+  typedef M_ M;
+  static M lt(V a, V b) { return a < b; }
+  static M le(V a, V b) { return a <= b; }
+  static M ge(V a, V b) { return a >= b; }
+  static M gt(V a, V b) { return a > b; }
+  static M both(M a, M b) { return a & b; }
+  static M but_not(M a, M b) { return a & ~b; }  // a and not b
+  static V select(M m, V a, V b) { return m ? a : b; }
+  static V where(M m, V a) { return m ? a : V{}; }
+  static V negate_where(M m, V a) { return m ? -a : a; }
+  // a < b ? a : b and a > b ? a : b lane-wise: b where either is NaN
+  static V min(V a, V b) { return a < b ? a : b; }
+  static V max(V a, V b) { return a > b ? a : b; }
+  static int count(M m) {
+    int n = 0;
+    for (int i = 0; i < kLanes; ++i) n -= static_cast<int>(m[i]);
+    return n;
+  }
+  // bit i set where lane i is true, and back
+  static uint32_t bits(M m) { return lane_bits(m); }
+  static M from_bits(uint32_t b) {
+    using E = std::decay_t<decltype(std::declval<M>()[0])>;
+    return ((M{} + static_cast<E>(b)) >> iota_of<M>() & 1) != 0;
+  }
+  // lanes where k < last[lane] (kLanes == kPack)
+  static M before(int32_t k, const int32_t* last) {
+    IntV l;
+    std::memcpy(&l, last, sizeof l);
+    return __builtin_convertvector(IntV{} + k < l, M);
+  }
+  // dst[lane] = v[lane] where m
+  template <typename S>
+  static void store_where(S* dst, M m, V v) {
+    V d;
+    std::memcpy(&d, dst, sizeof d);
+    d = m ? v : d;
+    std::memcpy(dst, &d, sizeof d);
+  }
+  // dst[lane] = value where m (kLanes == kPack)
+  static void store_where(int32_t* dst, M m, int32_t value) {
+    IntV d;
+    std::memcpy(&d, dst, sizeof d);
+    d = __builtin_convertvector(m, IntV) ? IntV{} + value : d;
+    std::memcpy(dst, &d, sizeof d);
+  }
+};
+
+#if defined(__AVX512F__)
+// Sixteen float lanes with AVX-512: masks live in mask registers, and min, max, select and
+// masked stores are single instructions with the semantics of VectorMasks.
+struct Float16Masks {
+  typedef Float16 V;
+  typedef __mmask16 M;
+  static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M le(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+  static M ge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+  static M gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static M both(M a, M b) { return _kand_mask16(a, b); }
+  static M but_not(M a, M b) { return _kandn_mask16(b, a); }
+  static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
+  static V where(M m, V a) { return _mm512_maskz_mov_ps(m, a); }
+  static V negate_where(M m, V a) { return _mm512_mask_sub_ps(a, m, _mm512_setzero_ps(), a); }
+  // vminps x, y = x < y ? x : y and vmaxps x, y = x > y ? x : y (y where either is NaN)
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static int count(M m) { return __builtin_popcount(static_cast<unsigned>(m)); }
+  static uint32_t bits(M m) { return static_cast<uint32_t>(m); }
+  static M from_bits(uint32_t b) { return static_cast<M>(b); }
+  static void store_where(float* dst, M m, V v) { _mm512_mask_storeu_ps(dst, m, v); }
+  static M before(int32_t k, const int32_t* last) {
+    return _mm512_cmplt_epi32_mask(_mm512_set1_epi32(k), _mm512_loadu_si512(last));
+  }
+  static void store_where(int32_t* dst, M m, int32_t value) {
+    _mm512_mask_storeu_epi32(dst, m, _mm512_set1_epi32(value));
+  }
+};
+#else
+typedef VectorMasks<Float16, Int16, 16> Float16Masks;
+#endif
+
 template <typename T>
 struct Pack;
 
+#if defined(__AVX512F__)
+typedef Float16Masks FloatPackMasks;
+#else
+typedef VectorMasks<Float8, Int8, 8> FloatPackMasks;
+#endif
+
+// kPack float lanes: the pixels of one pack.
 template <>
-struct Pack<float> {
-  typedef float V __attribute__((vector_size(4 * kPack)));
-  typedef int32_t M __attribute__((vector_size(4 * kPack)));  // lane masks: -1 true, 0 false
+struct Pack<float> : FloatPackMasks {
+  typedef FloatPackMasks::V V;
+  typedef FloatPackMasks::M M;
   static V iota() { return iota_of<V>(); }
 
   // exp_vec (raster_math.h) on kPack lanes: the same clamping, range reduction and
   // polynomial. With AVX-512 the rounding and the 2^n scaling are one instruction each
   // (vrndscaleps, vscalefps); both are exact, so the values are the same.
   static V exp(V x) {
-    x = x < V{} - 87.0f ? V{} - 87.0f : x;
-    x = x > V{} + 88.0f ? V{} + 88.0f : x;
+    x = max(V{} - 87.0f, x);  // x < -87 ? -87 : x
+    x = min(V{} + 88.0f, x);  // x > 88 ? 88 : x
     const V y = x * 1.44269504088896341f + 0.5f;
 #if defined(__AVX512F__)
     const V nf = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
 #else
-    M n = __builtin_convertvector(y, M);     // truncation towards zero
-    n += y < __builtin_convertvector(n, V);  // true lanes are -1: truncation -> floor
+    Int8 n = __builtin_convertvector(y, Int8);  // truncation towards zero
+    n += y < __builtin_convertvector(n, V);     // true lanes are -1: truncation -> floor
     const V nf = __builtin_convertvector(n, V);
 #endif
     const V r = (x - nf * 0.693359375f) + nf * 2.12194440e-4f;
@@ -69,7 +187,7 @@ struct Pack<float> {
 #if defined(__AVX512F__)
     return _mm512_scalef_ps(p, nf);
 #else
-    const M bits = (n + 127) << 23;
+    const Int8 bits = (n + 127) << 23;
     V scale;
     std::memcpy(&scale, &bits, sizeof scale);
     return p * scale;
@@ -89,10 +207,11 @@ struct Pack<float> {
   }
 };
 
+typedef double DoubleP __attribute__((vector_size(8 * kPack)));
+typedef int64_t DoublePM __attribute__((vector_size(8 * kPack)));
+
 template <>
-struct Pack<double> {
-  typedef double V __attribute__((vector_size(8 * kPack)));
-  typedef int64_t M __attribute__((vector_size(8 * kPack)));
+struct Pack<double> : VectorMasks<DoubleP, DoublePM, kPack> {
   static V iota() { return iota_of<V>(); }
 
   // float64 renders are for checking; the library exp keeps them exact.
@@ -102,26 +221,6 @@ struct Pack<double> {
   }
   static V div(V num, V den) { return num / den; }
 };
-
-// Number of true lanes of a mask.
-inline int count_true(Pack<float>::M m) {
-#if defined(__AVX512F__)
-  return __builtin_popcount(_mm512_cmplt_epi32_mask(reinterpret_cast<__m512i&>(m),
-                                                    _mm512_setzero_si512()));
-#elif defined(__AVX__)
-  return __builtin_popcount(_mm256_movemask_ps(reinterpret_cast<__m256&>(m)));
-#else
-  int n = 0;
-  for (int i = 0; i < kPack; ++i) n -= m[i];
-  return n;
-#endif
-}
-
-inline int count_true(Pack<double>::M m) {
-  int n = 0;
-  for (int i = 0; i < kPack; ++i) n -= static_cast<int>(m[i]);
-  return n;
-}
 
 template <typename V, typename S>
 inline V load(const S* src) {
@@ -135,73 +234,42 @@ inline void store(S* dst, const V& v) {
   std::memcpy(dst, &v, sizeof v);
 }
 
-// Lane mask of type M from kPack int32 lanes (-1 / 0).
-template <typename M>
-inline M widen(IntV mask) {
-  return __builtin_convertvector(mask, M);
-}
-
-// Sixteen values, one per tile row, for the per-row footprint test (any kPack).
+// Sixteen values, one per tile row, for the per-row footprint test (any kPack), with the
+// mask operations above and sqrt.
 template <typename T>
 struct Rows;
+
 template <>
-struct Rows<float> {
-  typedef float V __attribute__((vector_size(64)));
-  typedef int32_t M __attribute__((vector_size(64)));
+struct Rows<float> : Float16Masks {
+  static V sqrt(V x) {
+#if defined(__AVX512F__)
+    return _mm512_sqrt_ps(x);
+#elif defined(__AVX__)
+    Float8 lo, hi;
+    std::memcpy(&lo, &x, 32);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&x) + 32, 32);
+    lo = _mm256_sqrt_ps(lo);
+    hi = _mm256_sqrt_ps(hi);
+    std::memcpy(&x, &lo, 32);
+    std::memcpy(reinterpret_cast<char*>(&x) + 32, &hi, 32);
+    return x;
+#else
+    for (int i = 0; i < 16; ++i) x[i] = std::sqrt(x[i]);
+    return x;
+#endif
+  }
 };
+
+typedef double Double16 __attribute__((vector_size(128)));
+typedef int64_t Long16 __attribute__((vector_size(128)));
+
 template <>
-struct Rows<double> {
-  typedef double V __attribute__((vector_size(128)));
-  typedef int64_t M __attribute__((vector_size(128)));
+struct Rows<double> : VectorMasks<Double16, Long16, 16> {
+  static V sqrt(V x) {
+    for (int i = 0; i < 16; ++i) x[i] = std::sqrt(x[i]);
+    return x;
+  }
 };
-
-// Lane-wise square root of 16 values (inputs >= 0).
-inline Rows<float>::V sqrt_rows(Rows<float>::V x) {
-#if defined(__AVX512F__)
-  return _mm512_sqrt_ps(x);
-#elif defined(__AVX__)
-  typedef float H __attribute__((vector_size(32)));
-  H lo, hi;
-  std::memcpy(&lo, &x, 32);
-  std::memcpy(&hi, reinterpret_cast<const char*>(&x) + 32, 32);
-  lo = _mm256_sqrt_ps(lo);
-  hi = _mm256_sqrt_ps(hi);
-  std::memcpy(&x, &lo, 32);
-  std::memcpy(reinterpret_cast<char*>(&x) + 32, &hi, 32);
-  return x;
-#else
-  for (int i = 0; i < 16; ++i) x[i] = std::sqrt(x[i]);
-  return x;
-#endif
-}
-
-inline Rows<double>::V sqrt_rows(Rows<double>::V x) {
-  for (int i = 0; i < 16; ++i) x[i] = std::sqrt(x[i]);
-  return x;
-}
-
-// Bit i set where lane i of a 16-lane mask is true.
-inline uint32_t row_bits(Rows<float>::M m) {
-#if defined(__AVX512F__)
-  return _mm512_cmplt_epi32_mask(reinterpret_cast<__m512i&>(m), _mm512_setzero_si512());
-#elif defined(__AVX__)
-  typedef float H __attribute__((vector_size(32)));
-  H lo, hi;
-  std::memcpy(&lo, &m, 32);
-  std::memcpy(&hi, reinterpret_cast<const char*>(&m) + 32, 32);
-  return uint32_t(_mm256_movemask_ps(lo)) | (uint32_t(_mm256_movemask_ps(hi)) << 8);
-#else
-  uint32_t bits = 0;
-  for (int i = 0; i < 16; ++i) bits |= uint32_t(m[i] & 1) << i;
-  return bits;
-#endif
-}
-
-inline uint32_t row_bits(Rows<double>::M m) {
-  uint32_t bits = 0;
-  for (int i = 0; i < 16; ++i) bits |= uint32_t(m[i] & 1) << i;
-  return bits;
-}
 
 // Bit i of x moved to bit 2i (x < 2^16).
 inline uint32_t spread_bits(uint32_t x) {
