@@ -62,42 +62,39 @@ Geometry geometry(const at::Tensor& features, int64_t width, int64_t height) {
 }
 
 // Per-Gaussian record gathered once before the tile loops, so a pair costs one cache line
-// (the size is rounded up to whole 32/64-byte blocks): mean (2), conic (3), opacity, padded
-// x and y extents, a times the padded ellipse level, 1 / a, det of the conic, features (F).
-constexpr int kRecord = 11;
+// (the size is rounded up to whole 32/64-byte blocks): mean (2), conic (3), opacity, a times
+// the padded ellipse level, 1 / a, det of the conic, features (F).
+constexpr int kRecord = 9;
 
 inline int64_t record_size(int64_t F) { return (kRecord + F + 7) / 8 * 8; }
 
 template <typename T>
 at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
-                        const at::Tensor& opacities, const at::Tensor& features,
-                        const at::Tensor& extents) {
+                        const at::Tensor& opacities, const at::Tensor& features) {
   const int64_t CN = opacities.numel(), F = features.size(2), size = record_size(F);
   auto packed = at::empty({CN, size}, features.options());
   const T* m = means2d.data_ptr<T>();
   const T* q = conics.data_ptr<T>();
   const T* o = opacities.data_ptr<T>();
   const T* f = features.data_ptr<T>();
-  const T* e = extents.data_ptr<T>();
   T* out = packed.data_ptr<T>();
   parallel_for(CN, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       T* r = out + i * size;
+      const T a = q[3 * i], b = q[3 * i + 1], c = q[3 * i + 2];
       r[0] = m[2 * i];
       r[1] = m[2 * i + 1];
-      r[2] = q[3 * i];
-      r[3] = q[3 * i + 1];
-      r[4] = q[3 * i + 2];
+      r[2] = a;
+      r[3] = b;
+      r[4] = c;
       r[5] = o[i];
-      // padding as in splat3d/raster/binning.py (extents) and binning_cpu.cpp (level)
-      r[6] = e[2 * i] * T(1.0001) + T(1e-3);
-      r[7] = e[2 * i + 1] * T(1.0001) + T(1e-3);
-      const double op = std::max(double(o[i]), 1.0 / 255.0);
-      const double level = 2.0 * std::log(255.0 * op) * (1.0 + 1e-3) + 1e-3;
-      const double a = q[3 * i], b = q[3 * i + 1], c = q[3 * i + 2];
-      r[8] = T(a * level);
-      r[9] = T(1.0 / a);
-      r[10] = T(a * c - b * b);
+      // the level of binning_cpu.cpp, 2 ln(255 o) with a 1e-3 relative and absolute pad, far
+      // above the rounding of the log in T
+      const T op = std::max(o[i], T(1.0 / 255.0));
+      const double level = double(T(2) * std::log(T(255) * op)) * (1.0 + 1e-3) + 1e-3;
+      r[6] = T(a * level);
+      r[7] = T(1.0 / a);
+      r[8] = T(double(a) * c - double(b) * b);  // exact products of floats
       for (int64_t ch = 0; ch < F; ++ch) r[kRecord + ch] = f[i * F + ch];
       for (int64_t j = kRecord + F; j < size; ++j) r[j] = T(0);
     }
@@ -129,9 +126,9 @@ struct Footprint {
     using R = Rows<T>;
     using V = typename R::V;
     dy = iota_of<V>() - my;
-    const V disc = rec[8] - rec[10] * dy * dy;
-    const V half_width = R::sqrt(R::max(disc, V{})) * rec[9] + T(1e-3);
-    const V centre = mx - rec[3] * dy * rec[9];
+    const V disc = rec[6] - rec[8] * dy * dy;
+    const V half_width = R::sqrt(R::max(disc, V{})) * rec[7] + T(1e-3);
+    const V centre = mx - rec[3] * dy * rec[7];
     const V lo = centre - half_width, hi = centre + half_width;  // pixel offsets in the tile
     const auto crosses = R::ge(disc, V{});
     const auto reaches_left = R::ge(hi, V{});
@@ -386,6 +383,46 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
   }
 }
 
+template <typename T>
+struct Outputs {
+  T *means2d, *conics, *opacities, *features;
+};
+
+// Sums the per-worker gradient rows [6 + F] of Gaussians begin..end-1 into the outputs.
+template <typename T, int FC>
+void sum_parts(const T* const* parts, int n_parts, int64_t F_run, int64_t begin, int64_t end,
+               const Outputs<T>& out) {
+  const int64_t F = FC > 0 ? FC : F_run, slots = kGradSlots + F;
+  for (int64_t i = begin; i < end; ++i) {
+    T sum[kGradSlots + (FC > 0 ? FC : 0)];
+    const T* row = parts[0] + i * slots;
+    if constexpr (FC > 0) {
+      for (int j = 0; j < kGradSlots + FC; ++j) sum[j] = row[j];
+      for (int w = 1; w < n_parts; ++w) {
+        for (int j = 0; j < kGradSlots + FC; ++j) sum[j] += parts[w][i * slots + j];
+      }
+    } else {
+      for (int j = 0; j < kGradSlots; ++j) sum[j] = row[j];
+      for (int w = 1; w < n_parts; ++w) {
+        for (int j = 0; j < kGradSlots; ++j) sum[j] += parts[w][i * slots + j];
+      }
+    }
+    out.means2d[2 * i] = sum[0];
+    out.means2d[2 * i + 1] = sum[1];
+    for (int j = 0; j < 3; ++j) out.conics[3 * i + j] = sum[2 + j];
+    out.opacities[i] = sum[5];
+    if constexpr (FC > 0) {
+      for (int ch = 0; ch < FC; ++ch) out.features[i * FC + ch] = sum[kGradSlots + ch];
+    } else {
+      for (int64_t ch = 0; ch < F; ++ch) {
+        T v = row[kGradSlots + ch];
+        for (int w = 1; w < n_parts; ++w) v += parts[w][i * slots + kGradSlots + ch];
+        out.features[i * F + ch] = v;
+      }
+    }
+  }
+}
+
 void check_inputs(const at::Tensor& means2d, const at::Tensor& conics,
                   const at::Tensor& opacities, const at::Tensor& features,
                   const at::Tensor& extents, const at::Tensor& ids, const at::Tensor& starts,
@@ -422,7 +459,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_forward_cpu(
                   tile_counts.data_ptr<int64_t>()};
   AT_DISPATCH_FLOATING_TYPES(features.scalar_type(), "composite_forward_cpu", [&] {
     const auto records =
-        pack_records<scalar_t>(means2d, conics, opacities, features, extents);
+        pack_records<scalar_t>(means2d, conics, opacities, features);
     const int64_t per_worker = (1 + g.F) * kTilePixels;
     std::vector<scalar_t> scratch(per_worker * n_workers);
     scalar_t* fs = fsum.data_ptr<scalar_t>();
@@ -467,7 +504,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
                   tile_counts.data_ptr<int64_t>()};
   AT_DISPATCH_FLOATING_TYPES(dtype, "composite_backward_cpu", [&] {
     using T = scalar_t;
-    const auto records = pack_records<T>(means2d, conics, opacities, features, extents);
+    const auto records = pack_records<T>(means2d, conics, opacities, features);
     const T* recs = records.data_ptr<T>();
     const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kPack;
     std::vector<T> scratch(per_worker * n_workers);
@@ -491,24 +528,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     for (int w = 0; w < n_workers; ++w) {
       if (used[w]) parts.push_back(buffers.get() + w * CN * slots);
     }
-    T* o_m2 = g_means2d.data_ptr<T>();
-    T* o_con = g_conics.data_ptr<T>();
-    T* o_op = g_opacities.data_ptr<T>();
-    T* o_f = g_features.data_ptr<T>();
-    const int64_t F = g.F;
+    const Outputs<T> out{g_means2d.data_ptr<T>(), g_conics.data_ptr<T>(),
+                         g_opacities.data_ptr<T>(), g_features.data_ptr<T>()};
+    const int n_parts = static_cast<int>(parts.size());
+    if (n_parts == 0) {  // no tiles: nothing was blended
+      for (at::Tensor* t : {&g_means2d, &g_conics, &g_opacities, &g_features}) t->zero_();
+      return;
+    }
     parallel_for(CN, 8192, [&](int64_t begin, int64_t end) {
-      std::vector<T> sum(slots);
-      for (int64_t i = begin; i < end; ++i) {
-        std::fill(sum.begin(), sum.end(), T(0));
-        for (const T* part : parts) {
-          for (int64_t j = 0; j < slots; ++j) sum[j] += part[i * slots + j];
-        }
-        o_m2[2 * i] = sum[0];
-        o_m2[2 * i + 1] = sum[1];
-        for (int j = 0; j < 3; ++j) o_con[3 * i + j] = sum[2 + j];
-        o_op[i] = sum[5];
-        for (int64_t ch = 0; ch < F; ++ch) o_f[i * F + ch] = sum[kGradSlots + ch];
-      }
+      // RGB + depth, the usual case, has its slot loops unrolled
+      (g.F == 4 ? sum_parts<T, 4> : sum_parts<T, 0>)(parts.data(), n_parts, g.F, begin, end,
+                                                     out);
     });
   });
   return {g_means2d, g_conics, g_opacities, g_features};

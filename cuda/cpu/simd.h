@@ -50,7 +50,7 @@ inline uint32_t lane_bits(M m) {
 }
 #if defined(__AVX__)
 inline uint32_t lane_bits(Int8 m) {
-  return uint32_t(_mm256_movemask_ps(reinterpret_cast<Float8&>(m)));
+  return uint32_t(_mm256_movemask_ps((__m256)m));
 }
 inline uint32_t lane_bits(Int16 m) {
   Int8 lo, hi;
