@@ -103,6 +103,8 @@ std::vector<at::Tensor> project_backward(
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "splat3d native rasterizer kernels (CPU; CUDA when compiled with it)";
   m.def("bin_gaussians", &splat3d::bin_gaussians, "Exact ellipse-tile binning, depth-sorted");
+  m.def("bin_gaussians_reference", &splat3d::bin_gaussians_reference_cpu,
+        "bin_gaussians by the scalar reference algorithm of the CUDA binning (CPU, for tests)");
   m.def("composite_forward", &splat3d::composite_forward, "Tile compositing, forward");
   m.def("composite_backward", &splat3d::composite_backward, "Tile compositing, backward");
   m.def("project_forward", &splat3d::project_forward, "EWA projection and SH colours");

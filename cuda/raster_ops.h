@@ -57,6 +57,13 @@ std::vector<at::Tensor> project_backward_cpu(
     int64_t sh_degree, bool antialiased, const at::Tensor& g_means2d, const at::Tensor& g_conics,
     const at::Tensor& g_opacities, const at::Tensor& g_features);
 
+// bin_gaussians_cpu's result from the scalar reference algorithm that the CUDA binning
+// also runs (binning_math.h): one thread, a plain stable sort; for tests.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_reference_cpu(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& extents, const at::Tensor& depths, const at::Tensor& valid, int64_t width,
+    int64_t height);
+
 #ifdef SPLAT3D_WITH_CUDA
 std::vector<at::Tensor> project_forward_cuda(const at::Tensor& means, const at::Tensor& quats,
                                              const at::Tensor& log_scales,

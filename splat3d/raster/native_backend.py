@@ -40,7 +40,7 @@ from splat3d.raster.projection import Projection
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
 """Native sources (a repository checkout; installed wheels do not ship them)."""
 _CPU_SOURCES = ("bindings.cpp", "cpu/projection_cpu.cpp", "cpu/binning_cpu.cpp",
-                "cpu/composite_cpu.cpp")
+                "cpu/binning_reference_cpu.cpp", "cpu/composite_cpu.cpp")
 _CUDA_SOURCES = ("cuda/projection_cuda.cu", "cuda/projection_launch.cu",
                  "cuda/composite_cuda.cu", "cuda/composite_launch.cu")
 
