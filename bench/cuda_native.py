@@ -3,8 +3,8 @@
 Usage (on a machine with a CUDA GPU and nvcc):
     python bench/cuda_native.py [--repeats 20]
 
-On CUDA tensors the native backend runs our CUDA projection and compositing kernels
-(``cuda/cuda/``) around the PyTorch binning. Parity: for several seeds, SH degrees 0 and 3, both
+On CUDA tensors the native backend runs our CUDA projection, binning and compositing
+kernels (``cuda/cuda/``). Parity: for several seeds, SH degrees 0 and 3, both
 modes, and 1-2 cameras, the native CUDA forward outputs and the gradients of all five
 Gaussian parameter groups are compared with the PyTorch backend in float64 on the CPU (the
 backend the brute-force tests pin down), and both CUDA backends are timed forward+backward

@@ -53,9 +53,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians(
     const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
     const at::Tensor& extents, const at::Tensor& depths, const at::Tensor& valid, int64_t width,
     int64_t height) {
-  TORCH_CHECK(!means2d.is_cuda(),
-              "splat3d native bin_gaussians runs on the CPU; CUDA tensors use the PyTorch "
-              "binning (splat3d.raster.binning)");
+  if (means2d.is_cuda()) {
+#ifdef SPLAT3D_WITH_CUDA
+    return bin_gaussians_cuda(means2d, conics, opacities, extents, depths, valid, width, height);
+#else
+    no_cuda("bin_gaussians");
+#endif
+  }
   return bin_gaussians_cpu(means2d, conics, opacities, extents, depths, valid, width, height);
 }
 

@@ -65,6 +65,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_reference_cpu(
     int64_t height);
 
 #ifdef SPLAT3D_WITH_CUDA
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cuda(
+    const at::Tensor& means2d, const at::Tensor& conics, const at::Tensor& opacities,
+    const at::Tensor& extents, const at::Tensor& depths, const at::Tensor& valid, int64_t width,
+    int64_t height);
+
 std::vector<at::Tensor> project_forward_cuda(const at::Tensor& means, const at::Tensor& quats,
                                              const at::Tensor& log_scales,
                                              const at::Tensor& opacity_logits,

@@ -1,12 +1,12 @@
 """Native rasterizer backend: the C++ (multi-threaded CPU) and CUDA kernels in ``cuda/``.
 
 Same contract and semantics as :mod:`splat3d.raster.torch_backend`, which it is tested
-against (``tests/splat3d/test_native.py``). On the CPU, tile binning (exact ellipse-tile
-overlap) and compositing (forward and backward) are native; on CUDA, compositing is native
-and binning is :func:`splat3d.raster.binning.bin_gaussians`. Projection (EWA, SH colours,
-forward and backward) is native for CPU tensors; it also writes the colour+depth features the
-compositor reads and gsplat's integer radii (:class:`NativeProjection`), so no torch ops run
-between the kernels. Threads follow ``torch.set_num_threads``.
+against (``tests/splat3d/test_native.py``). Projection (EWA, SH colours, forward and
+backward), tile binning (exact ellipse-tile overlap) and compositing (forward and backward)
+are native on the CPU and, when the extension was built with CUDA, on CUDA tensors. The
+projection also writes the colour+depth features the compositor reads and gsplat's integer
+radii (:class:`NativeProjection`), so no torch ops run between the kernels. Threads follow
+``torch.set_num_threads``.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (a C++
 compiler and ninja are needed; about a minute) into ``$XDG_CACHE_HOME/splat3d/native/`` (default
@@ -34,7 +34,6 @@ from torch import Tensor
 from splat3d.cameras import Cameras
 from splat3d.gaussians import Gaussians
 from splat3d.raster import projection as torch_projection
-from splat3d.raster.binning import bin_gaussians
 from splat3d.raster.projection import Projection
 
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
@@ -42,6 +41,7 @@ SOURCE_DIR = Path(__file__).resolve().parents[2] / "cuda"
 _CPU_SOURCES = ("bindings.cpp", "cpu/projection_cpu.cpp", "cpu/binning_cpu.cpp",
                 "cpu/binning_reference_cpu.cpp", "cpu/composite_cpu.cpp")
 _CUDA_SOURCES = ("cuda/projection_cuda.cu", "cuda/projection_launch.cu",
+                 "cuda/binning_cuda.cu", "cuda/binning_launch.cu",
                  "cuda/composite_cuda.cu", "cuda/composite_launch.cu")
 
 
@@ -245,14 +245,9 @@ def render_projection(
     if features is None:
         features = torch.cat([proj.colors, proj.depths[..., None]], -1)
     features = features.contiguous()
-    if means2d.device.type == "cpu":
-        ids, starts, counts = ext.bin_gaussians(means2d.detach(), conics.detach(),
-                                                opacities.detach(), extents,
-                                                proj.depths.detach().contiguous(),
-                                                proj.valid.contiguous(), width, height)
-    else:
-        bins = bin_gaussians(means2d, extents, proj.depths, proj.valid, width, height)
-        ids, starts, counts = bins.gaussian_ids, bins.tile_starts, bins.tile_counts
+    ids, starts, counts = ext.bin_gaussians(means2d.detach(), conics.detach(), opacities.detach(),
+                                            extents, proj.depths.detach().contiguous(),
+                                            proj.valid.contiguous(), width, height)
     fsum, trans = _NativeComposite.apply(means2d, conics, opacities, features, extents, ids,
                                          starts, counts, width, height)
     C, D = background.shape
