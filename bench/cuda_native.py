@@ -7,8 +7,9 @@ On CUDA tensors the native backend runs our CUDA projection, binning and composi
 kernels (``cuda/cuda/``). Parity: for several seeds, SH degrees 0 and 3, both
 modes, and 1-2 cameras, the native CUDA forward outputs and the gradients of all five
 Gaussian parameter groups are compared with the PyTorch backend in float64 on the CPU (the
-backend the brute-force tests pin down), and both CUDA backends are timed forward+backward
-on the scene of ``bench/rasterize.py``. Exits non-zero when any comparison fails.
+backend the brute-force tests pin down), and the CUDA backends (gsplat's ``rasterization()``
+too when gsplat is installed) are timed forward+backward on the scene of
+``bench/rasterize.py``. Exits non-zero when any comparison fails.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 import torch
 
 from splat3d import Cameras, Gaussians
-from splat3d.raster import native_backend
+from splat3d.raster import gsplat_backend, native_backend
 from splat3d.rasterize import rasterize
 
 RTOL, ATOL = 1e-3, 1e-4
@@ -103,15 +104,15 @@ def main() -> None:
     print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}")
     failures = parity()
     print(f"parity: {failures} failed comparisons")
-    print("| image | Gaussians | torch (CUDA) ms | native (CUDA) ms |")
-    print("|---|---|---:|---:|")
+    backends = ["torch", "native"] + (["gsplat"] if gsplat_backend.available() else [])
+    print("| image | Gaussians | " + " | ".join(f"{b} (CUDA) ms" for b in backends) + " |")
+    print("|---|---|" + "---:|" * len(backends))
     for w, h, n in [(256, 256, 100_000), (512, 512, 200_000), (1024, 1024, 1_000_000)]:
         g = Gaussians.random_sphere(n, radius=1.0, sh_degree=3, opacity=0.5, seed=0)
         cams = Cameras.from_look_at(torch.tensor([[0.0, -3.0, 0.8]]), torch.zeros(1, 3),
                                     fov_x=0.87, width=w, height=h)
-        t_torch = time_fwd_bwd(g, cams, "torch", args.repeats)
-        t_native = time_fwd_bwd(g, cams, "native", args.repeats)
-        print(f"| {w}x{h} | {n:,} | {t_torch:.1f} | {t_native:.1f} |", flush=True)
+        times = [time_fwd_bwd(g, cams, b, args.repeats) for b in backends]
+        print(f"| {w}x{h} | {n:,} | " + " | ".join(f"{t:.1f}" for t in times) + " |", flush=True)
     sys.exit(1 if failures else 0)
 
 
