@@ -97,6 +97,14 @@ struct GaussianPack {
   }
 };
 
+// SH degrees 0..3 (sh_math.h) with the coefficients they need, or < 0 for no colours.
+void check_sh(const at::Tensor& sh, int64_t sh_degree) {
+  TORCH_CHECK(sh_degree <= 3 && (sh_degree < 0 || (sh.dim() == 3 && sh.size(2) == 3 &&
+                                                   sh.size(1) >= (sh_degree + 1) * (sh_degree + 1))),
+              "splat3d native projection: SH degree ", sh_degree, " needs sh of shape [N, >= ",
+              (sh_degree + 1) * (sh_degree + 1), ", 3] (degrees 0..3), got ", sh.sizes());
+}
+
 void check(const at::Tensor& t, at::ScalarType dtype, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == dtype,
               "splat3d native projection: ", name, " must be a contiguous CPU tensor of dtype ",
@@ -118,6 +126,7 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
   check(log_scales, dtype, "log_scales");
   check(opacity_logits, dtype, "opacity_logits");
   if (sh_degree >= 0) check(sh, dtype, "sh");
+  check_sh(sh, sh_degree);
   const int64_t C = viewmats.size(0), N = means.size(0);
   const auto opts = means.options();
   auto means2d = at::empty({C, N, 2}, opts), conics = at::empty({C, N, 3}, opts);
@@ -167,7 +176,9 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
             store_records(&out.opacity, 1, o_op + i0, 1, count);
             F8 feature[4];  // colour and depth, or depth alone
             feature[FD - 1] = out.depth;
-            if (coeffs) sh_color(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, feature);
+            if (coeffs) {
+              sh_color(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, feature);
+            }
             store_records(feature, int(FD), o_f + FD * i0, FD, count);
             for (int l = 0; l < count; ++l) {
               const bool ok = out.valid.lane(l);
@@ -221,6 +232,7 @@ std::vector<at::Tensor> project_backward_cpu(
   check(g_conics, dtype, "grad conics");
   check(g_opacities, dtype, "grad opacities");
   check(g_features, dtype, "grad features");
+  check_sh(sh, sh_degree);
   const int64_t FD = sh_degree >= 0 ? 4 : 1;
   TORCH_CHECK(g_features.dim() == 3 && g_features.size(2) == FD,
               "splat3d native projection: grad features must be [C, N, ", FD, "]");
