@@ -66,22 +66,6 @@ int32_t radius(T extent) {
   return r >= -2147483648.0 && r < 2147483648.0 ? static_cast<int32_t>(r) : INT32_MIN;
 }
 
-// The cameras with every field broadcast to eight lanes.
-std::vector<PinholeCamera<F8>> broadcast(const std::vector<PinholeCamera<float>>& cams) {
-  std::vector<PinholeCamera<F8>> out(cams.size());
-  for (size_t c = 0; c < cams.size(); ++c) {
-    const PinholeCamera<float>& a = cams[c];
-    PinholeCamera<F8>& b = out[c];
-    for (int i = 0; i < 9; ++i) b.R[i] = a.R[i];
-    for (int i = 0; i < 3; ++i) b.t[i] = a.t[i];
-    b.fx = a.fx, b.fy = a.fy, b.cx = a.cx, b.cy = a.cy;
-    b.width = a.width, b.height = a.height;
-    b.lim_x_pos = a.lim_x_pos, b.lim_x_neg = a.lim_x_neg;
-    b.lim_y_pos = a.lim_y_pos, b.lim_y_neg = a.lim_y_neg;
-  }
-  return out;
-}
-
 // The parameters of Gaussians [n0, n0 + count) of N as packs (the last repeated in spare
 // lanes).
 struct GaussianPack {
@@ -96,6 +80,53 @@ struct GaussianPack {
     if (sh) load_records(sh + 3 * K * n0, count, 3 * K, 3 * k_used, 3 * K * left, coeffs);
   }
 };
+
+// The float32 inputs of both passes, handed to threads as packs of eight Gaussians.
+struct PackedInputs {
+  const float *m, *q, *ls, *ol, *sh;  // sh is null without colours
+  int64_t N, K;
+  int k_used;                           // SH coefficients evaluated per channel
+  std::vector<PinholeCamera<F8>> cams;  // every field broadcast to the lanes
+  std::vector<F8> campos;
+  F8 near, far;
+
+  // fn(g, n0, count, st, out) for every pack g of Gaussians [n0, n0 + count), with
+  // per-thread scratch st and out.
+  template <typename Fn>
+  void for_each_pack(const Fn& fn) const {
+    parallel_for((N + kLanes - 1) / kLanes, kGrain / kLanes, [&](int64_t begin, int64_t end) {
+      ProjectionState<F8> st;
+      Projected<F8> out;
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t n0 = p * kLanes;
+        const int count = static_cast<int>(std::min<int64_t>(kLanes, N - n0));
+        fn(GaussianPack(m, q, ls, ol, sh, K, k_used, n0, count, N), n0, count, st, out);
+      }
+    });
+  }
+};
+
+PackedInputs pack_inputs(const float* m, const float* q, const float* ls, const float* ol,
+                         const float* sh, int64_t N, int64_t K, int64_t sh_degree,
+                         const std::vector<PinholeCamera<float>>& cams,
+                         const std::vector<float>& campos, double near_plane,
+                         double far_plane) {
+  PackedInputs in{m, q, ls, ol, sh, N, K, sh ? int((sh_degree + 1) * (sh_degree + 1)) : 0,
+                  std::vector<PinholeCamera<F8>>(cams.size()),
+                  std::vector<F8>(campos.begin(), campos.end()),
+                  F8(static_cast<float>(near_plane)), F8(static_cast<float>(far_plane))};
+  for (size_t c = 0; c < cams.size(); ++c) {
+    const PinholeCamera<float>& a = cams[c];
+    PinholeCamera<F8>& b = in.cams[c];
+    for (int i = 0; i < 9; ++i) b.R[i] = a.R[i];
+    for (int i = 0; i < 3; ++i) b.t[i] = a.t[i];
+    b.fx = a.fx, b.fy = a.fy, b.cx = a.cx, b.cy = a.cy;
+    b.width = a.width, b.height = a.height;
+    b.lim_x_pos = a.lim_x_pos, b.lim_x_neg = a.lim_x_neg;
+    b.lim_y_pos = a.lim_y_pos, b.lim_y_neg = a.lim_y_neg;
+  }
+  return in;
+}
 
 // SH degrees 0..3 (sh_math.h) with the coefficients they need, or < 0 for no colours.
 void check_sh(const at::Tensor& sh, int64_t sh_degree) {
@@ -155,37 +186,29 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
     bool* o_ok = valid.data_ptr<bool>();
     int32_t* o_r = radii.data_ptr<int32_t>();
     if constexpr (std::is_same_v<T, float>) {
-      const auto cams8 = broadcast(cams);
-      const std::vector<F8> campos8(campos.begin(), campos.end());
-      const int k_used = coeffs ? int((sh_degree + 1) * (sh_degree + 1)) : 0;
-      const F8 near8(static_cast<float>(near_plane)), far8(static_cast<float>(far_plane));
-      parallel_for((N + kLanes - 1) / kLanes, kGrain / kLanes, [&](int64_t begin, int64_t end) {
-        ProjectionState<F8> st;
-        Projected<F8> out;
-        for (int64_t p = begin; p < end; ++p) {
-          const int64_t n0 = p * kLanes;
-          const int count = static_cast<int>(std::min<int64_t>(kLanes, N - n0));
-          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count, N);
-          for (int64_t c = 0; c < C; ++c) {
-            project_forward(cams8[c], g.mean, g.quat, g.log_scale, g.logit, near8, far8,
-                            antialiased, st, out);
-            const int64_t i0 = c * N + n0;
-            store_records(out.means2d, 2, o_m2 + 2 * i0, 2, count);
-            store_records(out.extent, 2, o_ext + 2 * i0, 2, count);
-            store_records(out.conic, 3, o_con + 3 * i0, 3, count);
-            store_records(&out.opacity, 1, o_op + i0, 1, count);
-            F8 feature[4];  // colour and depth, or depth alone
-            feature[FD - 1] = out.depth;
-            if (coeffs) {
-              sh_color(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, feature);
-            }
-            store_records(feature, int(FD), o_f + FD * i0, FD, count);
-            for (int l = 0; l < count; ++l) {
-              const bool ok = out.valid.lane(l);
-              o_ok[i0 + l] = ok;
-              o_r[2 * (i0 + l)] = ok ? radius(out.extent[0][l]) : 0;
-              o_r[2 * (i0 + l) + 1] = ok ? radius(out.extent[1][l]) : 0;
-            }
+      const PackedInputs in = pack_inputs(m, q, ls, ol, coeffs, N, K, sh_degree, cams, campos,
+                                          near_plane, far_plane);
+      in.for_each_pack([&](const GaussianPack& g, int64_t n0, int count,
+                           ProjectionState<F8>& st, Projected<F8>& out) {
+        for (int64_t c = 0; c < C; ++c) {
+          project_forward(in.cams[c], g.mean, g.quat, g.log_scale, g.logit, in.near, in.far,
+                          antialiased, st, out);
+          const int64_t i0 = c * N + n0;
+          store_records(out.means2d, 2, o_m2 + 2 * i0, 2, count);
+          store_records(out.extent, 2, o_ext + 2 * i0, 2, count);
+          store_records(out.conic, 3, o_con + 3 * i0, 3, count);
+          store_records(&out.opacity, 1, o_op + i0, 1, count);
+          F8 feature[4];  // colour and depth, or depth alone
+          feature[FD - 1] = out.depth;
+          if (coeffs) {
+            sh_color(int(sh_degree), g.coeffs, g.mean, in.campos.data() + 3 * c, feature);
+          }
+          store_records(feature, int(FD), o_f + FD * i0, FD, count);
+          for (int l = 0; l < count; ++l) {
+            const bool ok = out.valid.lane(l);
+            o_ok[i0 + l] = ok;
+            o_r[2 * (i0 + l)] = ok ? radius(out.extent[0][l]) : 0;
+            o_r[2 * (i0 + l) + 1] = ok ? radius(out.extent[1][l]) : 0;
           }
         }
       });
@@ -262,44 +285,37 @@ std::vector<at::Tensor> project_backward_cpu(
     T* o_l = g_logits.data_ptr<T>();
     T* o_sh = sh_degree >= 0 ? g_sh.data_ptr<T>() : nullptr;
     if constexpr (std::is_same_v<T, float>) {
-      const auto cams8 = broadcast(cams);
-      const std::vector<F8> campos8(campos.begin(), campos.end());
-      const int k_used = coeffs ? int((sh_degree + 1) * (sh_degree + 1)) : 0;
-      const F8 near8(static_cast<float>(near_plane)), far8(static_cast<float>(far_plane));
-      parallel_for((N + kLanes - 1) / kLanes, kGrain / kLanes, [&](int64_t begin, int64_t end) {
-        ProjectionState<F8> st;
-        Projected<F8> out;
-        for (int64_t p = begin; p < end; ++p) {
-          const int64_t n0 = p * kLanes;
-          const int count = static_cast<int>(std::min<int64_t>(kLanes, N - n0));
-          const GaussianPack g(m, q, ls, ol, coeffs, K, k_used, n0, count, N);
-          F8 gm[3] = {0.0f, 0.0f, 0.0f}, gq[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-          F8 gls[3] = {0.0f, 0.0f, 0.0f}, gl = 0.0f, gsh[48];
-          for (int j = 0; j < 3 * k_used; ++j) gsh[j] = 0.0f;
-          for (int64_t c = 0; c < C; ++c) {
-            const int64_t i0 = c * N + n0, left = C * N - i0;
-            F8 g_m2[2], g_con[3], g_op, g_f[4];
-            load_records(gm2 + 2 * i0, count, 2, 2, 2 * left, g_m2);
-            load_records(gcon + 3 * i0, count, 3, 3, 3 * left, g_con);
-            load_records(gop + i0, count, 1, 1, left, &g_op);
-            load_records(gf + FD * i0, count, FD, int(FD), FD * left, g_f);
-            project_forward(cams8[c], g.mean, g.quat, g.log_scale, g.logit, near8, far8,
-                            antialiased, st, out, /*with_extent=*/false);
-            project_backward(cams8[c], st, g_m2, g_con, g_op, g_f[FD - 1], gm, gq, gls, &gl);
-            if (coeffs) {
-              sh_color_backward(int(sh_degree), g.coeffs, g.mean, campos8.data() + 3 * c, g_f,
-                                gsh, gm);
-            }
+      const PackedInputs in = pack_inputs(m, q, ls, ol, coeffs, N, K, sh_degree, cams, campos,
+                                          near_plane, far_plane);
+      in.for_each_pack([&](const GaussianPack& g, int64_t n0, int count,
+                           ProjectionState<F8>& st, Projected<F8>& out) {
+        F8 gm[3] = {0.0f, 0.0f, 0.0f}, gq[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        F8 gls[3] = {0.0f, 0.0f, 0.0f}, gl = 0.0f, gsh[48];
+        for (int j = 0; j < 3 * in.k_used; ++j) gsh[j] = 0.0f;
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t i0 = c * N + n0, left = C * N - i0;
+          F8 g_m2[2], g_con[3], g_op, g_f[4];
+          load_records(gm2 + 2 * i0, count, 2, 2, 2 * left, g_m2);
+          load_records(gcon + 3 * i0, count, 3, 3, 3 * left, g_con);
+          load_records(gop + i0, count, 1, 1, left, &g_op);
+          load_records(gf + FD * i0, count, FD, int(FD), FD * left, g_f);
+          project_forward(in.cams[c], g.mean, g.quat, g.log_scale, g.logit, in.near, in.far,
+                          antialiased, st, out, /*with_extent=*/false);
+          project_backward(in.cams[c], st, g_m2, g_con, g_op, g_f[FD - 1], gm, gq, gls, &gl);
+          if (coeffs) {
+            sh_color_backward(int(sh_degree), g.coeffs, g.mean, in.campos.data() + 3 * c,
+                              g_f, gsh, gm);
           }
-          store_records(gm, 3, o_m + 3 * n0, 3, count);
-          store_records(gls, 3, o_ls + 3 * n0, 3, count);
-          store_records(gq, 4, o_q + 4 * n0, 4, count);
-          store_records(&gl, 1, o_l + n0, 1, count);
-          if (o_sh) {
-            store_records(gsh, 3 * k_used, o_sh + 3 * K * n0, 3 * K, count);
-            for (int l = 0; l < count; ++l) {  // coefficients above the degree get no gradient
-              std::fill(o_sh + (n0 + l) * K * 3 + 3 * k_used, o_sh + (n0 + l + 1) * K * 3, 0.0f);
-            }
+        }
+        store_records(gm, 3, o_m + 3 * n0, 3, count);
+        store_records(gls, 3, o_ls + 3 * n0, 3, count);
+        store_records(gq, 4, o_q + 4 * n0, 4, count);
+        store_records(&gl, 1, o_l + n0, 1, count);
+        if (o_sh) {
+          store_records(gsh, 3 * in.k_used, o_sh + 3 * K * n0, 3 * K, count);
+          for (int l = 0; l < count; ++l) {  // coefficients above the degree get no gradient
+            std::fill(o_sh + (n0 + l) * K * 3 + 3 * in.k_used, o_sh + (n0 + l + 1) * K * 3,
+                      0.0f);
           }
         }
       });
