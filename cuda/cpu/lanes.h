@@ -4,15 +4,16 @@
 // comparisons give an M8 lane mask, and sqrt/exp/log/isfinite/select are found by
 // argument-dependent lookup only (hidden friends), never hiding the scalar overloads.
 //
-// exp is the polynomial of raster_math.h's exp_vec on eight lanes (within a few float ulps of
-// the library expf) with the library taking over for any pack with an input outside its
-// range; log and the division keep libm / IEEE results.
+// exp is raster_math.h's exp_vec on eight lanes (within a few float ulps of the library expf)
+// with the library taking over for any pack with an input outside its range; log and the division keep libm / IEEE results.
 #pragma once
 
 #include <math.h>
 
 #include <cstdint>
 #include <cstring>
+
+#include "splat3d/raster_math.h"
 
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -89,16 +90,7 @@ struct F8 {
     const V y = x * 1.44269504088896341f + 0.5f;
     I n = __builtin_convertvector(y, I);            // truncation towards zero
     n += y < __builtin_convertvector(n, V);         // true lanes are -1: floor
-    const V nf = __builtin_convertvector(n, V);
-    const V r = (x - nf * 0.693359375f) + nf * 2.12194440e-4f;
-    V p = V{} + 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    const V p = exp_reduced(x, __builtin_convertvector(n, V));
     const I bits = (n + 127) << 23;
     V scale;
     std::memcpy(&scale, &bits, sizeof scale);

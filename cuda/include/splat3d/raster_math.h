@@ -43,23 +43,30 @@ struct Consts {
   static constexpr T t_stop = T(1e-4);            // composite.T_STOP
 };
 
-// exp(x) for float without a library call, so loops over a tile's pixels vectorise.
-// Range reduction x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), then the
-// degree-7 Taylor polynomial of e^r, whose truncation error (< 2e-9 relative) is below float
-// rounding; 2^n is assembled in the exponent bits. Inputs are clamped to [-87, 88], which
-// keeps 2^n a normal float; e^-87 is far below any alpha threshold used here.
-SPLAT3D_HD float exp_vec(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float n = floorf(x * 1.44269504088896341f + 0.5f);
-  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
+// e^r for |r| <= ln2/2 from n (the rounded x log2 e, as a float) and x: the remainder
+// r = x - n ln2 (Cody-Waite split of ln2) and the degree-7 Taylor polynomial of e^r, whose
+// truncation error (< 2e-9 relative) is below float rounding. V is float or a vector of
+// floats (GCC vector extension), so every exp of the kernels shares these steps.
+template <typename V>
+SPLAT3D_HD V exp_reduced(V x, V n) {
+  const V r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  V p = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
   p = p * r + 1.0f / 24.0f;
   p = p * r + 1.0f / 6.0f;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  return p * r + 1.0f;
+}
+
+// exp(x) for float without a library call, so loops over a tile's pixels vectorise:
+// x = n ln2 + r, e^r by exp_reduced, and 2^n assembled in the exponent bits. Inputs are
+// clamped to [-87, 88], which keeps 2^n a normal float; e^-87 is far below any alpha
+// threshold used here.
+SPLAT3D_HD float exp_vec(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = floorf(x * 1.44269504088896341f + 0.5f);
+  const float p = exp_reduced(x, n);
   union {
     int32_t i;
     float f;
