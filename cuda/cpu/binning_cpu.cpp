@@ -16,15 +16,14 @@
 //  1. depth keys (the float32 depth's bits, the PyTorch binning's sort key) in index order;
 //  2. each camera's valid Gaussians front to back: a stable LSD radix sort of (key, index)
 //     packed in 64 bits, over only the key bits in which the camera's keys differ (up to
-//     12-bit digits, so mostly two passes), histograms and scatters over fixed chunks in
-//     parallel; ties stay in index order. The depth order is cut into fixed chunks and each
-//     Gaussian's chunk is noted;
+//     12-bit digits, so mostly two passes); ties stay in index order. The depth order is
+//     cut into fixed chunks, and the sort's last pass notes each Gaussian's chunk;
 //  3. in index order (inputs read sequentially), blocks of Gaussians get their ellipse
 //     quantities and the tile columns of their first two tile rows four at a time in double
 //     vectors (the same IEEE operations as the scalar expressions, so the same values);
-//     the tiles go to the index chunk's list and are counted per (depth chunk, tile) in
-//     the counts of the thread that computes them; boxes of at most 2 x 2 tiles (most
-//     Gaussians) take a branch-free path, larger ones the scalar rows;
+//     a box of at most 2 x 2 tiles (most Gaussians) keeps its tiles as a 4-bit mask,
+//     branch-free, larger ones run the scalar rows into the index chunk's tile list; the
+//     tiles are counted per (depth chunk, tile) by the thread that finds them;
 //  4. prefix sums give every (tile, depth chunk) its output slot, and the depth chunks fill
 //     their slots front to back in parallel, so every tile's list comes out in depth order
 //     without a per-tile sort.
@@ -45,9 +44,12 @@ namespace {
 
 constexpr double kLevelPad = 1e-3;      // relative and absolute slack on the ellipse level
 constexpr int64_t kIndexChunk = 4096;   // Gaussians per chunk of the index-order pass
+// Items per chunk of the depth keys and the radix sort: these passes are cheap, so they run
+// in parallel only for large scenes (each parallel call is a fork/join of the threads,
+// which costs more than it saves on small inputs, and far more on a busy machine).
+constexpr int64_t kKeyChunk = int64_t(1) << 18;
 constexpr int64_t kChunk = 2048;        // Gaussians per depth-order chunk (at most kMaxChunks)
 constexpr int64_t kMaxChunks = 64;
-constexpr int64_t kSortChunk = 16384;   // items per chunk of the parallel radix sort
 constexpr int kMaxDigitBits = 12;
 constexpr int64_t kPrefetch = 8;        // depth-order records are prefetched this far ahead
 
@@ -59,16 +61,21 @@ inline uint32_t depth_key(float z) {
 }
 
 // Stable LSD radix sort of ``items`` (key in the high 32 bits, payload in the low ones) by
-// the low ``bits`` bits of the key; ``tmp`` is scratch of the same size. The digits of a
+// the low ``bits`` bits of the key; ``tmp`` is scratch of the same size. Calls
+// placed(position, item) for every item as it reaches its final position. The digits of a
 // pass are histogrammed per fixed chunk of the current order, so chunk k's items with digit
 // d go after those of chunks < k: the scatter is stable whatever thread runs which chunk.
-void radix_sort(uint64_t* items, uint64_t* tmp, int64_t n, int bits) {
-  if (n < 2 || bits <= 0) return;
+template <typename Placed>
+void radix_sort(uint64_t* items, uint64_t* tmp, int64_t n, int bits, const Placed& placed) {
+  if (n < 2 || bits <= 0) {
+    for (int64_t i = 0; i < n; ++i) placed(i, items[i]);
+    return;
+  }
   const int passes = (bits + kMaxDigitBits - 1) / kMaxDigitBits;
   const int digit_bits = (bits + passes - 1) / passes;
   const int64_t n_digits = int64_t(1) << digit_bits;
   const uint64_t mask = uint64_t(n_digits - 1);
-  const int64_t n_chunks = (n + kSortChunk - 1) / kSortChunk;
+  const int64_t n_chunks = (n + kKeyChunk - 1) / kKeyChunk;
   std::vector<int64_t> offsets(n_chunks * n_digits);
   for (int pass = 0; pass < passes; ++pass) {
     const int shift = 32 + pass * digit_bits;
@@ -77,8 +84,8 @@ void radix_sort(uint64_t* items, uint64_t* tmp, int64_t n, int bits) {
     for_each_chunk(n_chunks, [&](int, int64_t k) {
       int64_t* hist = offsets.data() + k * n_digits;
       std::fill(hist, hist + n_digits, 0);
-      const int64_t end = std::min(n, (k + 1) * kSortChunk);
-      for (int64_t i = k * kSortChunk; i < end; ++i) ++hist[(src[i] >> shift) & mask];
+      const int64_t end = std::min(n, (k + 1) * kKeyChunk);
+      for (int64_t i = k * kKeyChunk; i < end; ++i) ++hist[(src[i] >> shift) & mask];
     });
     int64_t running = 0;
     for (int64_t d = 0; d < n_digits; ++d) {
@@ -90,10 +97,19 @@ void radix_sort(uint64_t* items, uint64_t* tmp, int64_t n, int bits) {
     }
     for_each_chunk(n_chunks, [&](int, int64_t k) {
       int64_t* next = offsets.data() + k * n_digits;
-      const int64_t end = std::min(n, (k + 1) * kSortChunk);
-      for (int64_t i = k * kSortChunk; i < end; ++i) {
-        const uint64_t item = src[i];
-        dst[next[(item >> shift) & mask]++] = item;
+      const int64_t end = std::min(n, (k + 1) * kKeyChunk);
+      if (pass + 1 < passes) {
+        for (int64_t i = k * kKeyChunk; i < end; ++i) {
+          const uint64_t item = src[i];
+          dst[next[(item >> shift) & mask]++] = item;
+        }
+      } else {
+        for (int64_t i = k * kKeyChunk; i < end; ++i) {
+          const uint64_t item = src[i];
+          const int64_t at = next[(item >> shift) & mask]++;
+          dst[at] = item;
+          placed(at, item);
+        }
       }
     });
   }
@@ -104,9 +120,11 @@ struct BinView {
   int64_t C, N, width, height, tiles_x, tiles_y;
 };
 
-// A Gaussian's tiles: ``count`` entries from ``offset`` of its index chunk's tile list.
+// A Gaussian's tiles. b >= 0: the b entries from a of its index chunk's tile list; b < 0
+// (a box of at most 2 x 2 tiles whose first tile is a): the tiles a + {0, 1, tiles_x,
+// tiles_x + 1} whose bits 0..3 are set in -1 - b.
 struct Span {
-  int32_t offset, count;
+  int32_t a, b;
 };
 
 // Tiles of one index chunk, appended through a raw pointer (room is made per Gaussian from
@@ -340,25 +358,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     const scalar_t* z = depths.data_ptr<scalar_t>();
     const bool* ok = valid.data_ptr<bool>();
     const int64_t n_all = v.C * v.N;
-    // 1. depth keys; per index chunk and camera the valid count and the key bits' and/or
-    const int64_t n_ichunks = (n_all + kIndexChunk - 1) / kIndexChunk;
-    const auto camera_range = [&](int64_t k) {  // cameras of index chunk k: first, count
-      const int64_t first = (k * kIndexChunk) / v.N;
-      const int64_t last = (std::min(n_all, (k + 1) * kIndexChunk) - 1) / v.N;
+    // 1. depth keys; per key chunk and camera the valid count and the key bits' and/or
+    const int64_t n_kchunks = (n_all + kKeyChunk - 1) / kKeyChunk;
+    const auto camera_range = [&](int64_t k) {  // cameras of key chunk k: first, count
+      const int64_t first = (k * kKeyChunk) / v.N;
+      const int64_t last = (std::min(n_all, (k + 1) * kKeyChunk) - 1) / v.N;
       return std::make_pair(first, last - first + 1);
     };
-    std::vector<int64_t> stats_begin(n_ichunks + 1, 0);
-    for (int64_t k = 0; k < n_ichunks; ++k) {
+    std::vector<int64_t> stats_begin(n_kchunks + 1, 0);
+    for (int64_t k = 0; k < n_kchunks; ++k) {
       stats_begin[k + 1] = stats_begin[k] + camera_range(k).second;
     }
-    struct KeyStats {  // of one index chunk's valid Gaussians of one camera
+    struct KeyStats {  // of one key chunk's valid Gaussians of one camera
       int64_t n_valid = 0;
       uint32_t key_and = ~0u, key_or = 0u;
     };
-    std::vector<KeyStats> stats(stats_begin[n_ichunks]);
+    std::vector<KeyStats> stats(stats_begin[n_kchunks]);
     std::vector<uint32_t> keys(n_all);
-    for_each_chunk(n_ichunks, [&](int, int64_t k) {
-      const int64_t begin = k * kIndexChunk, end = std::min(n_all, begin + kIndexChunk);
+    for_each_chunk(n_kchunks, [&](int, int64_t k) {
+      const int64_t begin = k * kKeyChunk, end = std::min(n_all, begin + kKeyChunk);
       const auto [first, count] = camera_range(k);
       for (int64_t j = 0; j < count; ++j) {
         KeyStats st;
@@ -378,10 +396,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     // 2. valid Gaussians, camera by camera, each camera's front to back: (key, gid) items
     std::vector<int64_t> cam_begin(v.C + 1, 0);
     std::vector<int> cam_bits(v.C, 0);
-    std::vector<int64_t> chunk_begin(n_ichunks + 1, 0);  // first item of each index chunk
+    std::vector<int64_t> chunk_begin(n_kchunks + 1, 0);  // first item of each key chunk
     {
       std::vector<uint32_t> key_and(v.C, ~0u), key_or(v.C, 0u);
-      for (int64_t k = 0; k < n_ichunks; ++k) {
+      for (int64_t k = 0; k < n_kchunks; ++k) {
         const int64_t first = camera_range(k).first;
         chunk_begin[k + 1] = chunk_begin[k];
         for (int64_t j = stats_begin[k]; j < stats_begin[k + 1]; ++j) {
@@ -401,26 +419,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     }
     const int64_t n_valid = cam_begin[v.C];
     std::vector<uint64_t> order(n_valid), tmp(n_valid);
-    for_each_chunk(n_ichunks, [&](int, int64_t k) {
+    for_each_chunk(n_kchunks, [&](int, int64_t k) {
       uint64_t* out = order.data() + chunk_begin[k];
-      const int64_t begin = k * kIndexChunk, end = std::min(n_all, begin + kIndexChunk);
+      const int64_t begin = k * kKeyChunk, end = std::min(n_all, begin + kKeyChunk);
       for (int64_t gid = begin; gid < end; ++gid) {
         if (ok[gid]) *out++ = (uint64_t(keys[gid]) << 32) | uint64_t(gid);
       }
     });
-    for (int64_t c = 0; c < v.C; ++c) {
-      radix_sort(order.data() + cam_begin[c], tmp.data(), cam_begin[c + 1] - cam_begin[c],
-                 cam_bits[c]);
-    }
-    // 3. fixed chunks of the depth order; the chunk of each valid Gaussian
+    // 3. the depth order is cut into fixed chunks; each valid Gaussian's chunk is noted as
+    // the sort places it
     const int64_t n_chunks = std::min<int64_t>(kMaxChunks, (n_valid + kChunk - 1) / kChunk);
     const int64_t chunk = n_chunks > 0 ? (n_valid + n_chunks - 1) / n_chunks : 0;
     std::vector<uint8_t> chunk_of(n_all);
     static_assert(kMaxChunks <= 256, "chunk ids are stored in a byte");
-    for_each_chunk(n_chunks, [&](int, int64_t k) {
-      const int64_t end = std::min(n_valid, (k + 1) * chunk);
-      for (int64_t i = k * chunk; i < end; ++i) chunk_of[uint32_t(order[i])] = uint8_t(k);
-    });
+    for (int64_t c = 0; c < v.C; ++c) {
+      const int64_t begin = cam_begin[c];
+      radix_sort(order.data() + begin, tmp.data(), cam_begin[c + 1] - begin, cam_bits[c],
+                 [&](int64_t at, uint64_t item) {
+                   chunk_of[static_cast<uint32_t>(item)] = uint8_t((begin + at) / chunk);
+                 });
+    }
     // 4. index order: each valid Gaussian's tiles, counted per (depth chunk, tile) in the
     // histogram of the worker that computes them
     const int n_workers = num_workers();
@@ -428,8 +446,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     // (the fast path below may add 0 up to tiles_x + 1 past a worker's last counter)
     const int64_t hist_stride = hist_size + 2 * v.tiles_x + 2;
     std::vector<int32_t> hists(n_workers * hist_stride, 0);
+    const int64_t n_ichunks = (n_all + kIndexChunk - 1) / kIndexChunk;
     std::vector<TileList> lists(n_ichunks);
     std::vector<Span> spans(n_all);
+    const int32_t quad[4] = {0, 1, int32_t(v.tiles_x), int32_t(v.tiles_x + 1)};  // 2 x 2 box
     for_each_chunk(n_ichunks, [&](int worker, int64_t k) {
       int32_t* const hist = hists.data() + worker * hist_stride;
       TileList list;
@@ -445,28 +465,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
           if (gid == (cam + 1) * v.N) ++cam;
           if (!ok[gid]) continue;
           int32_t* h = hist + chunk_of[gid] * n_tiles;
-          int64_t count;
-          if (block->fast[i]) {
-            // branch-free: two candidates per row are written, n0 and n1 of them kept;
-            // every entry of out[0..3] is a tile index in [0, n_tiles + tiles_x] (the
-            // candidates, or older entries), and j >= count adds 0 to it
-            int32_t* out = list.room(4);
-            const int64_t base0 = (cam * v.tiles_y + int64_t(block->lo_y[i])) * v.tiles_x;
+          if (block->fast[i]) {  // branch-free: a 2 x 2 mask of the box's tiles
+            const int32_t tx0 = static_cast<int32_t>(block->lo_x[i]);
+            const int32_t first = static_cast<int32_t>(
+                (cam * v.tiles_y + int64_t(block->lo_y[i])) * v.tiles_x + tx0);
             const int32_t a0 = block->t0[0][i], a1 = block->t0[1][i];
             const int32_t n0 = block->t1[0][i] - a0 + 1, n1 = block->t1[1][i] - a1 + 1;
-            out[0] = int32_t(base0 + a0);
-            out[1] = int32_t(base0 + a0 + 1);
-            out[n0] = int32_t(base0 + v.tiles_x + a1);
-            out[n0 + 1] = int32_t(base0 + v.tiles_x + a1 + 1);
-            count = n0 + n1;
-            for (int j = 0; j < 4; ++j) h[out[j]] += j < count;
+            // an empty row has n = 0, whatever its a
+            const int32_t mask = (((1 << n0) - 1) << ((a0 - tx0) & 1)) |
+                                 ((((1 << n1) - 1) << ((a1 - tx0) & 1)) << 2);
+            // the candidates lie in [0, n_tiles + tiles_x]; unset ones add 0
+            for (int j = 0; j < 4; ++j) h[first + quad[j]] += (mask >> j) & 1;
+            spans[gid] = {first, -1 - mask};
           } else {
-            count = block->bin(i, v, cam, list);
+            const int64_t count = block->bin(i, v, cam, list);
             const int32_t* tiles = list.data.data() + list.size;
             for (int64_t j = 0; j < count; ++j) ++h[tiles[j]];
+            spans[gid] = {static_cast<int32_t>(list.size), static_cast<int32_t>(count)};
+            list.size += count;
           }
-          spans[gid] = {static_cast<int32_t>(list.size), static_cast<int32_t>(count)};
-          list.size += count;
         }
       }
       lists[k] = std::move(list);
@@ -488,19 +505,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     // 6. each depth chunk fills its slots front to back
     gaussian_ids = at::empty({running}, depths.options().dtype(at::kLong));
     int64_t* ids = gaussian_ids.data_ptr<int64_t>();
-    for_each_chunk(n_chunks, [&](int, int64_t k) {
-      int64_t* next = slots.data() + k * n_tiles;
+    // per worker: where the chunk writes its next pair of each tile, and a sink (index
+    // n_tiles, a slot of its own that is not advanced) for the masked-out tiles
+    std::vector<int64_t*> heads(n_workers * (n_tiles + 1));
+    std::vector<int64_t> sinks(n_workers * 8);  // a cache line each
+    for_each_chunk(n_chunks, [&](int worker, int64_t k) {
+      int64_t** next = heads.data() + worker * (n_tiles + 1);
+      for (int64_t t = 0; t < n_tiles; ++t) next[t] = ids + slots[k * n_tiles + t];
+      const int64_t sink = n_tiles;
+      next[sink] = sinks.data() + 8 * worker;
       const int64_t end = std::min(n_valid, (k + 1) * chunk);
       for (int64_t i = k * chunk; i < end; ++i) {
-        if (i + 2 * kPrefetch < end) {  // spans two steps ahead, their tiles one step
-          __builtin_prefetch(spans.data() + static_cast<uint32_t>(order[i + 2 * kPrefetch]));
-          const uint32_t ahead = static_cast<uint32_t>(order[i + kPrefetch]);
-          __builtin_prefetch(lists[ahead / kIndexChunk].data.data() + spans[ahead].offset);
+        if (i + kPrefetch < end) {
+          __builtin_prefetch(spans.data() + static_cast<uint32_t>(order[i + kPrefetch]));
         }
         const int64_t gid = static_cast<uint32_t>(order[i]);
         const Span s = spans[gid];
-        const int32_t* tiles = lists[gid / kIndexChunk].data.data() + s.offset;
-        for (int32_t j = 0; j < s.count; ++j) ids[next[tiles[j]]++] = gid;
+        if (s.b < 0) {
+          const int32_t mask = -1 - s.b;
+          for (int j = 0; j < 4; ++j) {
+            const int64_t t = (mask >> j) & 1 ? s.a + quad[j] : sink;
+            *next[t] = gid;
+            next[t] += t != sink;
+          }
+        } else {
+          const int32_t* tiles = lists[gid / kIndexChunk].data.data() + s.a;
+          for (int32_t j = 0; j < s.b; ++j) *next[tiles[j]]++ = gid;
+        }
       }
     });
   });
