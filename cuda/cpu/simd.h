@@ -74,7 +74,6 @@ struct VectorMasks {
   static M but_not(M a, M b) { return a & ~b; }  // a and not b
   static V select(M m, V a, V b) { return m ? a : b; }
   static V where(M m, V a) { return m ? a : V{}; }
-  static V negate_where(M m, V a) { return m ? -a : a; }
   // a < b ? a : b and a > b ? a : b lane-wise: b where either is NaN
   static V min(V a, V b) { return a < b ? a : b; }
   static V max(V a, V b) { return a > b ? a : b; }
@@ -126,7 +125,6 @@ struct Float16Masks {
   static M but_not(M a, M b) { return _kandn_mask16(b, a); }
   static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
   static V where(M m, V a) { return _mm512_maskz_mov_ps(m, a); }
-  static V negate_where(M m, V a) { return _mm512_mask_sub_ps(a, m, _mm512_setzero_ps(), a); }
   // vminps x, y = x < y ? x : y and vmaxps x, y = x > y ? x : y (y where either is NaN)
   static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
