@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "../raster_ops.h"
@@ -68,6 +69,49 @@ constexpr int kRecord = 9;
 
 inline int64_t record_size(int64_t F) { return (kRecord + F + 7) / 8 * 8; }
 
+// pack_records for float RGB+depth records, 16 Gaussians at a time: fields gathered into
+// vectors, the level's log and det computed there, the vectors transposed into 16 records.
+// Returns the first Gaussian left to the scalar loop (all of them without AVX-512).
+inline int64_t pack_records16(const float* m, const float* q, const float* o, const float* f,
+                              float* out, int64_t begin, int64_t end) {
+#if defined(__AVX512F__)
+  static_assert(kRecord + 4 == 13, "record layout");
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i by2 = _mm512_slli_epi32(lane, 1), by4 = _mm512_slli_epi32(lane, 2);
+  const __m512i by3 = _mm512_add_epi32(by2, lane);
+  for (; begin + 16 <= end; begin += 16) {
+    const int64_t i = begin;
+    Float16 r[16];
+    r[0] = _mm512_i32gather_ps(by2, m + 2 * i, 4);
+    r[1] = _mm512_i32gather_ps(by2, m + 2 * i + 1, 4);
+    const Float16 a = _mm512_i32gather_ps(by3, q + 3 * i, 4);
+    const Float16 b = _mm512_i32gather_ps(by3, q + 3 * i + 1, 4);
+    const Float16 c = _mm512_i32gather_ps(by3, q + 3 * i + 2, 4);
+    const Float16 op = _mm512_loadu_ps(o + i);
+    r[2] = a;
+    r[3] = b;
+    r[4] = c;
+    r[5] = op;
+    // as in the scalar loop: max(o, 1/255) keeps a NaN opacity NaN
+    const Float16 level =
+        (2.0f * log16(255.0f * Pack<float>::max(Float16{} + float(1.0 / 255.0), op))) *
+            (1.0f + 1e-3f) + 1e-3f;
+    r[6] = a * level;
+    r[7] = 1.0f / a;
+    // det = a c - b² to about one rounding: the error of b² (exact by fma) added back
+    const Float16 bb = b * b;
+    r[8] = _mm512_fmsub_ps(a, c, bb) - _mm512_fmsub_ps(b, b, bb);
+    for (int ch = 0; ch < 4; ++ch) r[kRecord + ch] = _mm512_i32gather_ps(by4, f + 4 * i + ch, 4);
+    for (int j = kRecord + 4; j < 16; ++j) r[j] = Float16{};
+    transpose16(r);
+    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(out + (i + j) * 16, r[j]);
+  }
+#else
+  (void)m, (void)q, (void)o, (void)f, (void)out, (void)end;
+#endif
+  return begin;
+}
+
 template <typename T>
 at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
                         const at::Tensor& opacities, const at::Tensor& features) {
@@ -79,6 +123,9 @@ at::Tensor pack_records(const at::Tensor& means2d, const at::Tensor& conics,
   const T* f = features.data_ptr<T>();
   T* out = packed.data_ptr<T>();
   parallel_for(CN, 4096, [&](int64_t begin, int64_t end) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (F == 4) begin = pack_records16(m, q, o, f, out, begin, end);
+    }
     for (int64_t i = begin; i < end; ++i) {
       T* r = out + i * size;
       const T a = q[3 * i], b = q[3 * i + 1], c = q[3 * i + 2];

@@ -269,6 +269,54 @@ struct Rows<double> : VectorMasks<Double16, Long16, 16> {
   }
 };
 
+#if defined(__AVX512F__)
+// Natural log of 16 positive normal floats: x = m 2^e with m in [sqrt(1/2), sqrt(2)), and
+// log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^9 (truncation
+// below 1e-9): within a few float roundings of the true value.
+inline Float16 log16(Float16 x) {
+  Float16 m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+  Float16 e = _mm512_getexp_ps(x);
+  const __mmask16 big = _mm512_cmp_ps_mask(m, Float16{} + 1.41421356f, _CMP_GT_OQ);
+  m = _mm512_mask_mul_ps(m, big, m, Float16{} + 0.5f);
+  e = _mm512_mask_add_ps(e, big, e, Float16{} + 1.0f);
+  const Float16 s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+  Float16 p = Float16{} + 1.0f / 9.0f;
+  p = p * s2 + 1.0f / 7.0f;
+  p = p * s2 + 1.0f / 5.0f;
+  p = p * s2 + 1.0f / 3.0f;
+  p = p * s2 + 1.0f;
+  return e * 0.693147180559945f + 2.0f * s * p;
+}
+
+// r[i][j] -> r[j][i] for 16 vectors of 16 floats: pairs of rows interleaved, then quads,
+// then 128-bit blocks moved across vectors (64 shuffles).
+inline void transpose16(Float16 r[16]) {
+  Float16 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4i + m], 128-bit block k: column 4k + m of rows 4i .. 4i + 3
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const Float16 u0 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0x44);
+    const Float16 u1 = _mm512_shuffle_f32x4(r[m], r[4 + m], 0xEE);
+    const Float16 u2 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0x44);
+    const Float16 u3 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], 0xEE);
+    t[m] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    t[4 + m] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    t[8 + m] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    t[12 + m] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+#endif
+
 // Bit i of x moved to bit 2i (x < 2^16).
 inline uint32_t spread_bits(uint32_t x) {
   x = (x | (x << 8)) & 0x00FF00FFu;

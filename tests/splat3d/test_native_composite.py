@@ -4,9 +4,10 @@
   blends every Gaussian at every pixel (no tiles, no footprints) with the stopping rules of
   raster_math.h, and autograd for the gradients: thin rotated ellipses across tile rows and
   edges, saturated pixels that stop early, partial edge tiles, a run-time feature count.
-- The pack operations of cuda/cpu/simd.h built for each instruction set the compositor may be
-  compiled for (AVX-512 rows of 16 pixels, AVX2 half rows, plain vector extensions), run
-  where this CPU can, against scalar math: the build here uses only one of them.
+- The pack operations of cuda/cpu/simd.h (and its AVX-512 log and transpose) built for each
+  instruction set the compositor may be compiled for (AVX-512 rows of 16 pixels, AVX2 half
+  rows, plain vector extensions), run where this CPU can, against scalar math: the build
+  here uses only one of them.
 """
 
 from __future__ import annotations
@@ -286,7 +287,31 @@ void check_math() {
   CHECK(Rows<T>::bits(Rows<T>::gt(r, typename Rows<T>::V{} + T(50))) == 0xFF00u, "row bits");
 }
 
+void check_avx512_helpers() {
+#if defined(__AVX512F__)
+  Float16 rows[16];
+  for (int i = 0; i < 16; ++i) {
+    for (int j = 0; j < 16; ++j) rows[i][j] = float(100 * i + j);
+  }
+  transpose16(rows);
+  for (int i = 0; i < 16; ++i) {
+    for (int j = 0; j < 16; ++j) CHECK(rows[i][j] == float(100 * j + i), "transpose %d %d", i, j);
+  }
+  for (int k = 0; k < 400; k += 16) {
+    Float16 x;
+    for (int i = 0; i < 16; ++i) x[i] = std::exp(-40.0f + 0.2f * float(k + i));
+    const Float16 l = log16(x);
+    for (int i = 0; i < 16; ++i) {
+      const double want = std::log(double(x[i]));
+      CHECK(std::fabs(l[i] - want) <= 1e-6 * std::fmax(1.0, std::fabs(want)),
+            "log16(%g) = %.9g vs %.9g", double(x[i]), double(l[i]), want);
+    }
+  }
+#endif
+}
+
 int main() {
+  check_avx512_helpers();
   check_masks<float>();
   check_masks<double>();
   check_math<float>();
