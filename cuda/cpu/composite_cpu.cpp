@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -294,10 +295,29 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   }
 }
 
+// One worker's gradient rows [6 + F] per Gaussian: a row is zeroed when the worker first adds
+// to it and flagged, and only flagged rows are summed at the end (most Gaussians of a large
+// scene are hidden and get no gradient at all).
+template <typename T>
+struct GradRows {
+  T* rows;           // [C*N, slots]
+  uint8_t* touched;  // [C*N]
+  int64_t slots;
+
+  T* row(int64_t gid) {
+    T* r = rows + gid * slots;
+    if (!touched[gid]) {
+      touched[gid] = 1;
+      std::fill(r, r + slots, T(0));
+    }
+    return r;
+  }
+};
+
 template <typename T, int FC>
 void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                    const T* fsum, const T* trans_final, const int32_t* last_in,
-                   const T* grad_fsum, const T* grad_trans, T* scratch, T* grads) {
+                   const T* grad_fsum, const T* grad_trans, T* scratch, GradRows<T>& grads) {
   const TilePlace place(g, tile);
   const int64_t x0 = place.x0, y0 = place.y0, F = FC > 0 ? FC : g.F;
   const int64_t rec_size = record_size(F);
@@ -349,7 +369,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     if (k + kPrefetch < tile_last) {
       const int64_t ahead = bins.ids[start + k + kPrefetch];
       __builtin_prefetch(records + ahead * rec_size);
-      __builtin_prefetch(grads + ahead * slots, 1);
+      __builtin_prefetch(grads.rows + ahead * slots, 1);
     }
     const int64_t gid = bins.ids[start + k];
     const T* rec = records + gid * rec_size;
@@ -416,7 +436,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     m.xy = total[4];
     m.yy = total[5];
     m.g = total[0];
-    T* dst = grads + gid * slots;
+    T* dst = grads.row(gid);
     falloff_grad_finish(m, o, dst);
     if constexpr (FC > 0) {
       for (int ch = 0; ch < FC; ++ch) dst[kGradSlots + ch] += total[6 + ch];
@@ -435,36 +455,44 @@ struct Outputs {
   T *means2d, *conics, *opacities, *features;
 };
 
-// Sums the per-worker gradient rows [6 + F] of Gaussians begin..end-1 into the outputs.
+// outputs[i] = the sum over workers of their gradient rows of Gaussian i, for begin <= i <
+// end, in worker order; every output is written, zero where no worker touched the Gaussian.
 template <typename T, int FC>
-void sum_parts(const T* const* parts, int n_parts, int64_t F_run, int64_t begin, int64_t end,
-               const Outputs<T>& out) {
+void sum_rows(const GradRows<T>* rows, int n_workers, int64_t F_run, int64_t begin,
+              int64_t end, const Outputs<T> out) {
+  constexpr int kMax = kGradSlots + (FC > 0 ? FC : 0);
   const int64_t F = FC > 0 ? FC : F_run, slots = kGradSlots + F;
+  static const T zeros[kGradSlots + 64] = {};
+  T* const o_m2 = out.means2d;
+  T* const o_con = out.conics;
+  T* const o_op = out.opacities;
+  T* const o_f = out.features;
   for (int64_t i = begin; i < end; ++i) {
-    T sum[kGradSlots + (FC > 0 ? FC : 0)];
-    const T* row = parts[0] + i * slots;
-    if constexpr (FC > 0) {
-      for (int j = 0; j < kGradSlots + FC; ++j) sum[j] = row[j];
-      for (int w = 1; w < n_parts; ++w) {
-        for (int j = 0; j < kGradSlots + FC; ++j) sum[j] += parts[w][i * slots + j];
-      }
-    } else {
-      for (int j = 0; j < kGradSlots; ++j) sum[j] = row[j];
-      for (int w = 1; w < n_parts; ++w) {
-        for (int j = 0; j < kGradSlots; ++j) sum[j] += parts[w][i * slots + j];
+    T sum[kMax > 0 ? kMax : 1] = {};
+    for (int w = 0; w < n_workers; ++w) {
+      const GradRows<T>& g = rows[w];
+      if (i + 16 < end) __builtin_prefetch(g.rows + (i + 16) * slots);
+      // branch-free: untouched rows read as zeros (their memory is not initialised)
+      const T* r = g.touched[i] ? g.rows + i * slots : zeros;
+      if constexpr (FC > 0) {
+        for (int j = 0; j < kMax; ++j) sum[j] += r[j];
+      } else {
+        for (int j = 0; j < kGradSlots; ++j) sum[j] += r[j];
       }
     }
-    out.means2d[2 * i] = sum[0];
-    out.means2d[2 * i + 1] = sum[1];
-    for (int j = 0; j < 3; ++j) out.conics[3 * i + j] = sum[2 + j];
-    out.opacities[i] = sum[5];
+    o_m2[2 * i] = sum[0];
+    o_m2[2 * i + 1] = sum[1];
+    for (int j = 0; j < 3; ++j) o_con[3 * i + j] = sum[2 + j];
+    o_op[i] = sum[5];
     if constexpr (FC > 0) {
-      for (int ch = 0; ch < FC; ++ch) out.features[i * FC + ch] = sum[kGradSlots + ch];
+      for (int ch = 0; ch < FC; ++ch) o_f[i * FC + ch] = sum[kGradSlots + ch];
     } else {
       for (int64_t ch = 0; ch < F; ++ch) {
-        T v = row[kGradSlots + ch];
-        for (int w = 1; w < n_parts; ++w) v += parts[w][i * slots + kGradSlots + ch];
-        out.features[i * F + ch] = v;
+        T v = 0;
+        for (int w = 0; w < n_workers; ++w) {
+          if (rows[w].touched[i]) v += rows[w].rows[i * slots + kGradSlots + ch];
+        }
+        o_f[i * F + ch] = v;
       }
     }
   }
@@ -555,37 +583,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     const T* recs = records.data_ptr<T>();
     const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kPack;
     std::vector<T> scratch(per_worker * n_workers);
-    // one gradient buffer per worker, [C*N, 6+F], zeroed by its worker before its first
-    // tile (workers that got no tile leave theirs untouched) and summed at the end
+    // gradient rows per worker, [C*N, 6+F], summed at the end over the Gaussians they touched
     std::unique_ptr<T[]> buffers(new T[n_workers * CN * slots]);
-    std::vector<char> used(n_workers, 0);  // used[w] is only touched by worker w
+    std::vector<uint8_t> touched(n_workers * CN, 0);
+    std::vector<GradRows<T>> rows;
+    for (int w = 0; w < n_workers; ++w) {
+      rows.push_back({buffers.get() + w * CN * slots, touched.data() + w * CN, slots});
+    }
     for_each_chunk(n_tiles, [&](int w, int64_t tile) {
-      T* buf = buffers.get() + w * CN * slots;
-      if (!used[w]) {
-        std::fill(buf, buf + CN * slots, T(0));
-        used[w] = 1;
-      }
       // RGB + depth, the usual case, has its feature loops unrolled
       (g.F == 4 ? backward_tile<T, 4> : backward_tile<T, 0>)(
           recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
           last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(), grad_trans.data_ptr<T>(),
-          scratch.data() + w * per_worker, buf);
+          scratch.data() + w * per_worker, rows[w]);
     });
-    std::vector<const T*> parts;
-    for (int w = 0; w < n_workers; ++w) {
-      if (used[w]) parts.push_back(buffers.get() + w * CN * slots);
-    }
     const Outputs<T> out{g_means2d.data_ptr<T>(), g_conics.data_ptr<T>(),
                          g_opacities.data_ptr<T>(), g_features.data_ptr<T>()};
-    const int n_parts = static_cast<int>(parts.size());
-    if (n_parts == 0) {  // no tiles: nothing was blended
-      for (at::Tensor* t : {&g_means2d, &g_conics, &g_opacities, &g_features}) t->zero_();
-      return;
-    }
     parallel_for(CN, 8192, [&](int64_t begin, int64_t end) {
       // RGB + depth, the usual case, has its slot loops unrolled
-      (g.F == 4 ? sum_parts<T, 4> : sum_parts<T, 0>)(parts.data(), n_parts, g.F, begin, end,
-                                                     out);
+      (g.F == 4 ? sum_rows<T, 4> : sum_rows<T, 0>)(rows.data(), n_workers, g.F, begin, end,
+                                                   out);
     });
   });
   return {g_means2d, g_conics, g_opacities, g_features};
