@@ -53,6 +53,12 @@ constexpr int64_t kMaxChunks = 64;
 constexpr int kMaxDigitBits = 12;
 constexpr int64_t kPrefetch = 8;        // depth-order records are prefetched this far ahead
 
+// An array of n values left uninitialised: every entry that is read is written first.
+template <typename T>
+std::unique_ptr<T[]> uninitialised(int64_t n) {
+  return std::unique_ptr<T[]>(new T[std::max<int64_t>(n, 1)]);
+}
+
 // Order-preserving map of a float's bits to an unsigned key.
 inline uint32_t depth_key(float z) {
   uint32_t bits;
@@ -374,7 +380,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
       uint32_t key_and = ~0u, key_or = 0u;
     };
     std::vector<KeyStats> stats(stats_begin[n_kchunks]);
-    std::vector<uint32_t> keys(n_all);
+    const auto keys = uninitialised<uint32_t>(n_all);
     for_each_chunk(n_kchunks, [&](int, int64_t k) {
       const int64_t begin = k * kKeyChunk, end = std::min(n_all, begin + kKeyChunk);
       const auto [first, count] = camera_range(k);
@@ -418,9 +424,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
       }
     }
     const int64_t n_valid = cam_begin[v.C];
-    std::vector<uint64_t> order(n_valid), tmp(n_valid);
+    const auto order = uninitialised<uint64_t>(n_valid), tmp = uninitialised<uint64_t>(n_valid);
     for_each_chunk(n_kchunks, [&](int, int64_t k) {
-      uint64_t* out = order.data() + chunk_begin[k];
+      uint64_t* out = order.get() + chunk_begin[k];
       const int64_t begin = k * kKeyChunk, end = std::min(n_all, begin + kKeyChunk);
       for (int64_t gid = begin; gid < end; ++gid) {
         if (ok[gid]) *out++ = (uint64_t(keys[gid]) << 32) | uint64_t(gid);
@@ -430,11 +436,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     // the sort places it
     const int64_t n_chunks = std::min<int64_t>(kMaxChunks, (n_valid + kChunk - 1) / kChunk);
     const int64_t chunk = n_chunks > 0 ? (n_valid + n_chunks - 1) / n_chunks : 0;
-    std::vector<uint8_t> chunk_of(n_all);
+    const auto chunk_of = uninitialised<uint8_t>(n_all);  // of the valid Gaussians
     static_assert(kMaxChunks <= 256, "chunk ids are stored in a byte");
     for (int64_t c = 0; c < v.C; ++c) {
       const int64_t begin = cam_begin[c];
-      radix_sort(order.data() + begin, tmp.data(), cam_begin[c + 1] - begin, cam_bits[c],
+      radix_sort(order.get() + begin, tmp.get(), cam_begin[c + 1] - begin, cam_bits[c],
                  [&](int64_t at, uint64_t item) {
                    chunk_of[static_cast<uint32_t>(item)] = uint8_t((begin + at) / chunk);
                  });
@@ -448,12 +454,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     std::vector<int32_t> hists(n_workers * hist_stride, 0);
     const int64_t n_ichunks = (n_all + kIndexChunk - 1) / kIndexChunk;
     std::vector<TileList> lists(n_ichunks);
-    std::vector<Span> spans(n_all);
+    const auto spans = uninitialised<Span>(n_all);  // of the valid Gaussians
     const int32_t quad[4] = {0, 1, int32_t(v.tiles_x), int32_t(v.tiles_x + 1)};  // 2 x 2 box
     for_each_chunk(n_ichunks, [&](int worker, int64_t k) {
       int32_t* const hist = hists.data() + worker * hist_stride;
       TileList list;
-      list.data.resize(4 * kIndexChunk);
+      list.data.resize(kIndexChunk / 4);  // (most Gaussians keep their tiles as a mask)
       auto block = std::make_unique<Block>();
       const int64_t begin = k * kIndexChunk, end = std::min(n_all, begin + kIndexChunk);
       int64_t cam = begin / v.N;
@@ -490,7 +496,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
     });
     // 5. output slots: tile by tile, the tile's pairs chunk by chunk
     // slots[k * n_tiles + t]: where depth chunk k writes its next pair of tile t
-    std::vector<int64_t> slots(hist_size);
+    const auto slots = uninitialised<int64_t>(hist_size);
     int64_t* counts = tile_counts.data_ptr<int64_t>();
     int64_t* starts = tile_starts.data_ptr<int64_t>();
     int64_t running = 0;
@@ -517,7 +523,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bin_gaussians_cpu(
       const int64_t end = std::min(n_valid, (k + 1) * chunk);
       for (int64_t i = k * chunk; i < end; ++i) {
         if (i + kPrefetch < end) {
-          __builtin_prefetch(spans.data() + static_cast<uint32_t>(order[i + kPrefetch]));
+          __builtin_prefetch(spans.get() + static_cast<uint32_t>(order[i + kPrefetch]));
         }
         const int64_t gid = static_cast<uint32_t>(order[i]);
         const Span s = spans[gid];
