@@ -15,6 +15,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "splat3d/raster_math.h"
+
 #if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -159,9 +161,9 @@ struct Pack<float> : FloatPackMasks {
   typedef FloatPackMasks::M M;
   static V iota() { return iota_of<V>(); }
 
-  // exp_vec (raster_math.h) on kPack lanes: the same clamping, range reduction and
-  // polynomial. With AVX-512 the rounding and the 2^n scaling are one instruction each
-  // (vrndscaleps, vscalefps); both are exact, so the values are the same.
+  // exp_vec (raster_math.h) on kPack lanes: the same clamping, rounding and exp_reduced.
+  // With AVX-512 the rounding and the 2^n scaling are one instruction each (vrndscaleps,
+  // vscalefps); both are exact, so the values are the same.
   static V exp(V x) {
     x = max(V{} - 87.0f, x);  // x < -87 ? -87 : x
     x = min(V{} + 88.0f, x);  // x > 88 ? 88 : x
@@ -173,15 +175,7 @@ struct Pack<float> : FloatPackMasks {
     n += y < __builtin_convertvector(n, V);     // true lanes are -1: truncation -> floor
     const V nf = __builtin_convertvector(n, V);
 #endif
-    const V r = (x - nf * 0.693359375f) + nf * 2.12194440e-4f;
-    V p = V{} + 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    const V p = exp_reduced(x, nf);
 #if defined(__AVX512F__)
     return _mm512_scalef_ps(p, nf);
 #else
