@@ -234,12 +234,14 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   T* acc = trans + kTilePixels;  // [F, 256]
   int32_t last[kTilePixels];
   uint32_t open[kSegs];  // bit q: pixel q of the segment is still blending
-  for (int s = 0; s < kSegs; ++s) open[s] = 0;
-  for (int p = 0; p < kTilePixels; ++p) {
-    trans[p] = T(1);
-    last[p] = 0;
-    if (place.inside(p)) open[p / kPack] |= 1u << (p % kPack);
+  for (int s = 0; s < kSegs; ++s) {
+    const int inside = s / kSegsPerRow < place.rows
+                           ? std::clamp(place.cols - s % kSegsPerRow * kPack, 0, kPack)
+                           : 0;
+    open[s] = uint32_t((uint64_t(1) << inside) - 1);
   }
+  std::fill(trans, trans + kTilePixels, T(1));
+  std::fill(last, last + kTilePixels, 0);
   std::fill(acc, acc + F * kTilePixels, T(0));
 
   using P = Pack<T>;
@@ -286,12 +288,14 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
     } while (todo);
   }
 
-  for (int p = 0; p < kTilePixels; ++p) {
-    if (!place.inside(p)) continue;
-    const int64_t pix = place.pixel(p);
-    trans_out[pix] = trans[p];
-    last_out[pix] = last[p];
-    for (int64_t ch = 0; ch < F; ++ch) fsum[pix * F + ch] = acc[ch * kTilePixels + p];
+  for (int r = 0; r < place.rows; ++r) {  // rows of the tile inside the image, contiguous
+    const int64_t pix0 = place.base + r * place.width;
+    const int p0 = r * kTile;
+    std::copy(trans + p0, trans + p0 + place.cols, trans_out + pix0);
+    std::copy(last + p0, last + p0 + place.cols, last_out + pix0);
+    for (int q = 0; q < place.cols; ++q) {
+      for (int64_t ch = 0; ch < F; ++ch) fsum[(pix0 + q) * F + ch] = acc[ch * kTilePixels + p0 + q];
+    }
   }
 }
 
@@ -329,23 +333,28 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
   int32_t last[kTilePixels];
   int32_t seg_last[kSegs];
   int32_t tile_last = 0;  // the blend of every pixel ends before this list index
-  for (int s = 0; s < kSegs; ++s) seg_last[s] = 0;
-  for (int p = 0; p < kTilePixels; ++p) {
-    trans[p] = T(1);
-    rest[p] = T(0);
-    last[p] = 0;
-    for (int64_t ch = 0; ch < F; ++ch) gfeat[ch * kTilePixels + p] = T(0);
-    if (!place.inside(p)) continue;
-    const int64_t pix = place.pixel(p);
-    T k_total = grad_trans[pix] * trans_final[pix];
-    for (int64_t ch = 0; ch < F; ++ch) {
-      gfeat[ch * kTilePixels + p] = grad_fsum[pix * F + ch];
-      k_total += grad_fsum[pix * F + ch] * fsum[pix * F + ch];
+  // pixels outside the image keep trans 1, rest 0, gfeat 0 and last 0: they are never taken
+  std::fill(trans, trans + kTilePixels, T(1));
+  std::fill(rest, rest + kTilePixels, T(0));
+  std::fill(gfeat, gfeat + F * kTilePixels, T(0));
+  std::fill(last, last + kTilePixels, 0);
+  for (int r = 0; r < place.rows; ++r) {  // rows of the tile inside the image, contiguous
+    const int64_t pix0 = place.base + r * place.width;
+    const int p0 = r * kTile;
+    std::copy(last_in + pix0, last_in + pix0 + place.cols, last + p0);
+    for (int q = 0; q < place.cols; ++q) {
+      const int64_t pix = pix0 + q;
+      T k_total = grad_trans[pix] * trans_final[pix];
+      for (int64_t ch = 0; ch < F; ++ch) {
+        gfeat[ch * kTilePixels + p0 + q] = grad_fsum[pix * F + ch];
+        k_total += grad_fsum[pix * F + ch] * fsum[pix * F + ch];
+      }
+      rest[p0 + q] = k_total;
     }
-    rest[p] = k_total;
-    last[p] = last_in[pix];
-    seg_last[p / kPack] = std::max(seg_last[p / kPack], last[p]);
-    tile_last = std::max(tile_last, last[p]);
+  }
+  for (int s = 0; s < kSegs; ++s) {
+    seg_last[s] = *std::max_element(last + s * kPack, last + (s + 1) * kPack);
+    tile_last = std::max(tile_last, seg_last[s]);
   }
 
   const int64_t start = bins.starts[tile];
