@@ -3,16 +3,22 @@
 // Algorithm: the tile-based front-to-back alpha blending of 3D Gaussian Splatting (Kerbl et
 // al., 2023), with gsplat v1.5's stopping rules (see raster_math.h). Work is split per 16x16
 // tile; threads take tiles from a shared counter so that busy central tiles do not serialise.
-// Within a tile the loop runs over the depth-sorted Gaussians and, for each, over the
-// 8-pixel half rows its alpha >= 1/255 ellipse crosses (Footprint), 8 pixels at a time so
-// the compiler vectorises across pixels. Half rows whose pixels have all stopped are
-// skipped, and a tile stops as soon as all its pixels have.
+// Within a tile the loop runs over the depth-sorted Gaussians and, for each, over the pixel
+// packs (simd.h: whole 16-pixel rows with AVX-512, 8-pixel half rows otherwise) that its
+// alpha >= 1/255 ellipse crosses (Footprint, all 16 rows in one SIMD pass), one pack per
+// vector operation. Packs whose pixels have all stopped are skipped (a bit mask per pack of
+// the pixels still blending), and a tile stops as soon as all its pixels have.
 //
 // The backward pass recomputes the blend front to back (like the PyTorch reference in
 // splat3d/raster/composite.py) using the saved per-pixel count of visited Gaussians; the
 // blend weight of everything behind Gaussian i is the pixel total minus a running prefix.
-// Per-Gaussian gradients are summed over a tile's pixels in per-lane registers and added to
-// a per-worker buffer; buffers are reduced once at the end, so there are no data races.
+// Per-Gaussian gradients are summed over a tile's pixels in per-lane registers (moments of
+// dL/dpower in dx and the row's dy, turned into mean and conic gradients once per Gaussian)
+// and added to per-worker rows; the rows the workers touched are summed once at the end, so
+// there are no data races.
+//
+// Per-Gaussian inputs are packed into one cache line each before the tile loops (with
+// AVX-512, 16 Gaussians at a time through a register transpose).
 #include <ATen/ATen.h>
 
 #include <algorithm>
