@@ -441,7 +441,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
         }
       }
     } while (todo);
-    T total[kSums + 8];
+    T total[kSums + 16];
     reduce_lanes(sums, kSums, total);
     // d sigma / d mean = -(Q d): the moments of falloff_grad (raster_math.h)
     FalloffMoments<T> m;

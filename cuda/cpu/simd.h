@@ -311,6 +311,13 @@ inline void transpose16(Float16 r[16]) {
 }
 #endif
 
+#if defined(__AVX512F__)
+// Per 128-bit block: (x0 + x1, x2 + x3, y0 + y1, y2 + y3), like vhaddps.
+inline Float16 hadd16(Float16 x, Float16 y) {
+  return _mm512_shuffle_ps(x, y, 0x88) + _mm512_shuffle_ps(x, y, 0xDD);
+}
+#endif
+
 // Bit i of x moved to bit 2i (x < 2^16).
 inline uint32_t spread_bits(uint32_t x) {
   x = (x | (x << 8)) & 0x00FF00FFu;
@@ -320,9 +327,33 @@ inline uint32_t spread_bits(uint32_t x) {
   return x;
 }
 
-// out[i] = sum of the lanes of v[i], i < n (out has room for n rounded up to 8).
+// out[i] = sum of the lanes of v[i], i < n (out has room for n rounded up to 16).
 inline void reduce_lanes(const Pack<float>::V* v, int n, float* out) {
-#if defined(__AVX__)
+#if defined(__AVX512F__)
+  // sixteen vectors at a time: pairs folded to half their 128-bit blocks twice (shuffles
+  // across blocks), then two rounds of in-block horizontal adds; lane 4k + j of the result
+  // holds the sum of vector 4j + k
+  const Float16 zero{};
+  for (int i = 0; i < n; i += 16) {
+    const auto at = [&](int j) { return i + j < n ? v[i + j] : zero; };
+    Float16 f[8], s[4];
+    for (int p = 0; p < 8; ++p) {  // blocks (a0+a2, a1+a3, b0+b2, b1+b3)
+      const Float16 a = at(2 * p), b = at(2 * p + 1);
+      f[p] = _mm512_shuffle_f32x4(a, b, 0x44) + _mm512_shuffle_f32x4(a, b, 0xEE);
+      if (i + 2 * p + 2 >= n) {
+        for (int q = p + 1; q < 8; ++q) f[q] = zero;
+        break;
+      }
+    }
+    for (int q = 0; q < 4; ++q) {  // block k: partial sums of vector 4q + k
+      s[q] = _mm512_shuffle_f32x4(f[2 * q], f[2 * q + 1], 0x88) +
+             _mm512_shuffle_f32x4(f[2 * q], f[2 * q + 1], 0xDD);
+    }
+    const Float16 q = hadd16(hadd16(s[0], s[1]), hadd16(s[2], s[3]));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_storeu_ps(out + i, _mm512_permutexvar_ps(order, q));
+  }
+#elif defined(__AVX__)
   typedef float V8 __attribute__((vector_size(32)));
   const V8 zero{};
   for (int i = 0; i < n; i += 8) {
