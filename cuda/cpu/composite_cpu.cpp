@@ -22,7 +22,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -60,8 +59,6 @@ struct TilePlace {
     base = (cam * g.height + y0) * g.width + x0;
     width = g.width;
   }
-  bool inside(int p) const { return p / kTile < rows && p % kTile < cols; }
-  int64_t pixel(int p) const { return base + (p / kTile) * width + p % kTile; }
 };
 
 Geometry geometry(const at::Tensor& features, int64_t width, int64_t height) {
