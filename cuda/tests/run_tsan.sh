@@ -12,6 +12,10 @@ TI=$(python -c "import torch, os; print(os.path.dirname(torch.__file__))")
 FLAGS=(-std=c++17 -fsanitize=thread -g -O1 -DSPLAT3D_STD_THREADS -mavx2 -mfma -Wno-psabi
        -I"$ROOT/cuda" -I"$ROOT/cuda/include" -isystem "$TI/include"
        -isystem "$TI/include/torch/csrc/api/include")
+# the kernels' AVX-512 paths where this CPU has them, as the normal build (compile_flags)
+if grep -q avx512bw /proc/cpuinfo; then
+  FLAGS+=(-mavx512f -mavx512bw -mavx512vl -mavx512dq)
+fi
 OBJS=()
 for f in "$ROOT"/cuda/cpu/*.cpp "$ROOT"/cuda/tests/tsan_driver.cpp; do
   o="$OUT/$(basename "$f").o"
