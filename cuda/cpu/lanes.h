@@ -27,11 +27,10 @@ struct M8 {
   typedef int32_t V __attribute__((vector_size(32)));  // -1 true, 0 false
   V m;
   friend M8 operator&(M8 a, M8 b) { return {a.m & b.m}; }
-  friend M8 operator|(M8 a, M8 b) { return {a.m | b.m}; }
-  bool any() const {
-    for (int i = 0; i < kLanes; ++i)
-      if (m[i]) return true;
-    return false;
+  bool all() const {
+    int32_t every = -1;
+    for (int i = 0; i < kLanes; ++i) every &= m[i];
+    return every != 0;
   }
   bool lane(int i) const { return m[i] != 0; }
 };
@@ -81,8 +80,7 @@ struct F8 {
   friend F8 exp(F8 a) {
     const V x = a.v;
     const M8 in_range = (a >= F8(-87.0f)) & (a <= F8(88.0f));
-    if (!(in_range.m[0] & in_range.m[1] & in_range.m[2] & in_range.m[3] & in_range.m[4] &
-          in_range.m[5] & in_range.m[6] & in_range.m[7])) {
+    if (!in_range.all()) {
       for (int i = 0; i < kLanes; ++i) a.v[i] = expf(a.v[i]);  // overflow, underflow, NaN
       return a;
     }

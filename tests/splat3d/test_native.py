@@ -70,6 +70,18 @@ def assert_same(a, b, tol, what=""):
                                    msg=lambda m, n=name: f"{what} d{n}: {m}")
 
 
+def assert_close_to_torch32(native, torch32):
+    """float32 native against float32 torch renders (render_all results): images to float
+    rounding, gradients to 1e-4 of each gradient's largest entry."""
+    for name in ("rgb", "alpha", "depth"):
+        torch.testing.assert_close(getattr(native[0], name), getattr(torch32[0], name),
+                                   **TOL32_PAIR)
+    for name, grad in native[1].items():
+        scale = torch32[1][name].abs().max().clamp(min=1e-6)
+        torch.testing.assert_close(grad / scale, torch32[1][name] / scale, rtol=0, atol=1e-4,
+                                   msg=lambda m, n=name: f"d{n}: {m}")
+
+
 CASES = [
     (0, 0, "classic", 1, (37, 29)),
     (1, 1, "antialiased", 2, (40, 24)),
@@ -108,13 +120,7 @@ def test_float32_close_to_torch_float32_and_float64_reference(mode):
     g32, cams32 = g.to(dtype=torch.float32), cams.to(dtype=torch.float32)
     native = render_all(g32, cams32, "native", mode=mode)
     torch32 = render_all(g32, cams32, "torch", mode=mode)
-    for name in ("rgb", "alpha", "depth"):
-        torch.testing.assert_close(getattr(native[0], name), getattr(torch32[0], name),
-                                   **TOL32_PAIR)
-    for name, grad in native[1].items():
-        scale = torch32[1][name].abs().max().clamp(min=1e-6)
-        torch.testing.assert_close(grad / scale, torch32[1][name] / scale, rtol=0, atol=1e-4,
-                                   msg=lambda m, n=name: f"d{n}: {m}")
+    assert_close_to_torch32(native, torch32)
     ref = reference_render(g, cams, 3, torch.zeros(3), mode == "antialiased")
     torch.testing.assert_close(native[0].rgb.double(), ref[0], **TOL32)
     torch.testing.assert_close(native[0].alpha.double(), ref[1], **TOL32)
@@ -270,13 +276,7 @@ def test_float32_edge_cases_match_torch_float32(mode):
         assert torch.isfinite(t).all()
     torch32 = render_all(g, cams, "torch", mode=mode)
     assert_radii_close(native[0].radii, torch32[0].radii)
-    for name in ("rgb", "alpha", "depth"):
-        torch.testing.assert_close(getattr(native[0], name), getattr(torch32[0], name),
-                                   **TOL32_PAIR)
-    for name, grad in native[1].items():
-        scale = torch32[1][name].abs().max().clamp(min=1e-6)
-        torch.testing.assert_close(grad / scale, torch32[1][name] / scale, rtol=0, atol=1e-4,
-                                   msg=lambda m, n=name: f"d{n}: {m}")
+    assert_close_to_torch32(native, torch32)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
