@@ -8,7 +8,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -56,14 +55,6 @@ std::vector<PinholeCamera<T>> read_cameras(const at::Tensor& viewmats, const at:
     cam.set_limits();
   }
   return cams;
-}
-
-// gsplat's integer radius: ceil of the extent, converted like torch's float -> int32 cast on
-// x86 (out-of-range values give INT32_MIN).
-template <typename T>
-int32_t radius(T extent) {
-  const double r = std::ceil(double(extent));
-  return r >= -2147483648.0 && r < 2147483648.0 ? static_cast<int32_t>(r) : INT32_MIN;
 }
 
 // The parameters of Gaussians [n0, n0 + count) of N as packs (the last repeated in spare
@@ -207,8 +198,8 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
           for (int l = 0; l < count; ++l) {
             const bool ok = out.valid.lane(l);
             o_ok[i0 + l] = ok;
-            o_r[2 * (i0 + l)] = ok ? radius(out.extent[0][l]) : 0;
-            o_r[2 * (i0 + l) + 1] = ok ? radius(out.extent[1][l]) : 0;
+            o_r[2 * (i0 + l)] = ok ? gsplat_radius(out.extent[0][l]) : 0;
+            o_r[2 * (i0 + l) + 1] = ok ? gsplat_radius(out.extent[1][l]) : 0;
           }
         }
       });
@@ -222,16 +213,7 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
           project_forward(cams[c], m + 3 * n, q + 4 * n, ls + 3 * n, ol[n], T(near_plane),
                           T(far_plane), antialiased, st, out);
           const int64_t i = c * N + n;
-          o_m2[2 * i] = out.means2d[0];
-          o_m2[2 * i + 1] = out.means2d[1];
-          for (int j = 0; j < 3; ++j) o_con[3 * i + j] = out.conic[j];
-          o_op[i] = out.opacity;
-          o_f[FD * i + FD - 1] = out.depth;
-          o_ext[2 * i] = out.extent[0];
-          o_ext[2 * i + 1] = out.extent[1];
-          o_ok[i] = out.valid;
-          o_r[2 * i] = out.valid ? radius(out.extent[0]) : 0;
-          o_r[2 * i + 1] = out.valid ? radius(out.extent[1]) : 0;
+          store_projected(out, i, FD, o_m2, o_con, o_op, o_f, o_ext, o_ok, o_r);
           if (coeffs) {
             sh_color(int(sh_degree), coeffs + n * K * 3, m + 3 * n, campos.data() + 3 * c,
                      o_f + FD * i);

@@ -35,14 +35,6 @@ __device__ void load_camera(const CudaProjectionInputs& in, const T* viewmats, c
   cam.set_limits();
 }
 
-// gsplat's integer radius (ceil of the extent; out-of-range values give INT32_MIN, like
-// torch's float -> int32 cast on x86, as projection_cpu.cpp).
-template <typename T>
-__device__ int32_t radius(T extent) {
-  const double r = ceil(double(extent));
-  return r >= -2147483648.0 && r < 2147483648.0 ? static_cast<int32_t>(r) : INT32_MIN;
-}
-
 template <typename T>
 __global__ void project_forward_kernel(CudaProjectionInputs in, const T* means, const T* quats,
                                        const T* log_scales, const T* opacity_logits,
@@ -60,16 +52,7 @@ __global__ void project_forward_kernel(CudaProjectionInputs in, const T* means, 
   project_forward(cam, means + 3 * n, quats + 4 * n, log_scales + 3 * n, opacity_logits[n],
                   T(in.near_plane), T(in.far_plane), in.antialiased, st, out);
   const int64_t FD = in.sh_degree >= 0 ? 4 : 1;
-  means2d[2 * i] = out.means2d[0];
-  means2d[2 * i + 1] = out.means2d[1];
-  for (int j = 0; j < 3; ++j) conics[3 * i + j] = out.conic[j];
-  opacities[i] = out.opacity;
-  features[FD * i + FD - 1] = out.depth;
-  extents[2 * i] = out.extent[0];
-  extents[2 * i + 1] = out.extent[1];
-  valid[i] = out.valid;
-  radii[2 * i] = out.valid ? radius(out.extent[0]) : 0;
-  radii[2 * i + 1] = out.valid ? radius(out.extent[1]) : 0;
+  store_projected(out, i, FD, means2d, conics, opacities, features, extents, valid, radii);
   if (in.sh_degree >= 0) {
     sh_color(in.sh_degree, sh + n * in.K * 3, means + 3 * n, campos, features + FD * i);
   }

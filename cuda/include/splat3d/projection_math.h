@@ -168,6 +168,32 @@ SPLAT3D_HD void project_forward(const PinholeCamera<T>& cam, const T* mean, cons
               isfinite(out.extent[1]);
 }
 
+// gsplat's integer radius: ceil of the extent, converted like torch's float -> int32 cast on
+// x86 (out-of-range values give INT32_MIN).
+template <typename T>
+SPLAT3D_HD int32_t gsplat_radius(T extent) {
+  const double r = ceil(double(extent));
+  return r >= -2147483648.0 && r < 2147483648.0 ? static_cast<int32_t>(r) : INT32_MIN;
+}
+
+// Writes one (camera, Gaussian) result at flat index i of the [C, N, ...] outputs (the
+// colour channels of features [.., FD] are left to the SH code; radii are 0 when culled).
+template <typename T>
+SPLAT3D_HD void store_projected(const Projected<T>& out, int64_t i, int64_t FD, T* means2d,
+                                T* conics, T* opacities, T* features, T* extents, bool* valid,
+                                int32_t* radii) {
+  means2d[2 * i] = out.means2d[0];
+  means2d[2 * i + 1] = out.means2d[1];
+  for (int j = 0; j < 3; ++j) conics[3 * i + j] = out.conic[j];
+  opacities[i] = out.opacity;
+  features[FD * i + FD - 1] = out.depth;
+  extents[2 * i] = out.extent[0];
+  extents[2 * i + 1] = out.extent[1];
+  valid[i] = out.valid;
+  radii[2 * i] = out.valid ? gsplat_radius(out.extent[0]) : 0;
+  radii[2 * i + 1] = out.valid ? gsplat_radius(out.extent[1]) : 0;
+}
+
 // Adds the gradients of one camera's outputs (means2d, conic, opacity, depth) to the
 // Gaussian's parameter gradients (mean, quat, log_scale, opacity logit).
 template <typename T>

@@ -10,6 +10,7 @@
 
 #include <math.h>  // the global isfinite, sqrt, exp, log overloads (host and device)
 
+#include <climits>
 #include <cmath>
 #include <cstdint>
 
