@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -303,17 +306,65 @@ COMMANDS = {
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point of the ``splat3d`` console script."""
-    try:
-        from text2d3.dream.cli import dream_command
+    """Entry point of the ``splat3d`` console script.
 
-        commands = {**COMMANDS, "dream": dream_command, "detect": detect_command()}
-        tyro.extras.subcommand_cli_from_dict(commands, prog="splat3d", args=args)
-    except (OSError, ValueError, ImportError) as err:
-        if os.environ.get("SPLAT3D_TRACEBACK"):
-            raise
-        print(f"splat3d: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+    Every failure ends in one line on stderr: errors the user can act on (bad files, flags,
+    missing folders; ``OSError``, ``ValueError``, ``ImportError``, ``MemoryError``) as
+    ``splat3d: error: ...`` with exit status 2, an interruption (Ctrl-C, or SIGTERM/SIGHUP
+    during training, which first writes a checkpoint) with status 130, and anything else as
+    ``splat3d: internal error: ...`` with status 1 and the full traceback saved to a file
+    whose path the line names. Warnings are printed as one line each, without source lines.
+    ``SPLAT3D_TRACEBACK=1`` lets every exception propagate instead.
+    """
+    with warnings.catch_warnings():
+        warnings.showwarning = _print_warning
+        try:
+            from text2d3.dream.cli import dream_command
+
+            commands = {**COMMANDS, "dream": dream_command, "detect": detect_command()}
+            tyro.extras.subcommand_cli_from_dict(commands, prog="splat3d", args=args)
+        except Exception as err:
+            if os.environ.get("SPLAT3D_TRACEBACK"):
+                raise
+            if isinstance(err, _USER_ERRORS):
+                _fail(f"error: {_one_line(err)}", 2)
+            path = _save_traceback(err, sys.argv[1:] if args is None else args)
+            _fail(f"internal error: {type(err).__name__}: {_one_line(err)} (this is a bug in "
+                  f"splat3d; the traceback is in {path})", 1)
+        except KeyboardInterrupt as err:
+            if os.environ.get("SPLAT3D_TRACEBACK"):
+                raise
+            _fail(_one_line(err) if str(err) else "interrupted", 130)
+
+
+_USER_ERRORS = (OSError, ValueError, ImportError, MemoryError)
+"""Exceptions that mean bad input or a missing resource, reported without a traceback."""
+
+
+def _one_line(err: BaseException | str) -> str:
+    """``err``'s message with its lines joined (library messages can span several lines)."""
+    text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text or type(err).__name__
+
+
+def _fail(message: str, status: int) -> None:
+    print(f"splat3d: {message}", file=sys.stderr)
+    raise SystemExit(status) from None
+
+
+def _save_traceback(err: BaseException, args: list[str]) -> Path:
+    """Write the command line and ``err``'s traceback to a new private file in the temp folder;
+    returns its path."""
+    fd, path = tempfile.mkstemp(prefix="splat3d-traceback-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"splat3d {' '.join(args)}\n\n")
+        traceback.print_exception(type(err), err, err.__traceback__, file=f)
+    return Path(path)
+
+
+def _print_warning(message: Warning | str, *_: object, **__: object) -> None:
+    """``warnings.showwarning`` replacement: the message alone, on one line."""
+    print(f"splat3d: warning: {_one_line(message)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -84,3 +84,57 @@ def test_detect_subcommands_parse_into_their_dataclasses(monkeypatch, argv, expe
     name, fields = expected
     assert type(command).__name__ == name
     assert {k: getattr(command, k) for k in fields} == fields
+
+
+def _failing_command(error: BaseException):
+    def command() -> None:
+        raise error
+
+    return command
+
+
+@pytest.mark.parametrize("error, status, start", [
+    (ValueError("bad.json: field 'w'\nexpected > 0, found -1"), 2, "splat3d: error: bad.json"),
+    (FileNotFoundError("missing.ply"), 2, "splat3d: error: missing.ply"),
+    (KeyboardInterrupt(), 130, "splat3d: interrupted"),
+    (KeyboardInterrupt("stopped at step 7; checkpoint written"), 130, "splat3d: stopped at"),
+])
+def test_anticipated_failures_are_one_line(monkeypatch, capsys, error, status, start):
+    import splat3d.cli as cli
+
+    monkeypatch.setitem(cli.COMMANDS, "info", _failing_command(error))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info"])
+    assert exit_info.value.code == status
+    err = capsys.readouterr().err
+    assert err.startswith(start) and err.count("\n") == 1, err
+
+
+def test_unexpected_exception_is_one_line_and_saves_the_traceback(monkeypatch, capsys, tmp_path):
+    import splat3d.cli as cli
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    monkeypatch.setitem(cli.COMMANDS, "info", _failing_command(ZeroDivisionError("oops")))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: ZeroDivisionError: oops" in err
+    saved, = tmp_path.glob("splat3d-traceback-*.txt")
+    assert str(saved) in err
+    text = saved.read_text()
+    assert text.startswith("splat3d info\n") and "Traceback" in text and "raise error" in text
+
+
+def test_warnings_are_printed_as_one_line(monkeypatch, capsys):
+    import warnings
+
+    import splat3d.cli as cli
+
+    def command() -> None:
+        warnings.warn("resume: using the saved settings", stacklevel=1)
+
+    monkeypatch.setitem(cli.COMMANDS, "info", command)
+    main(["info"])
+    assert capsys.readouterr().err == "splat3d: warning: resume: using the saved settings\n"

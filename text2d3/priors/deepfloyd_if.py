@@ -58,9 +58,10 @@ def load_deepfloyd_if(
 
     folder = check_layout(Path(folder), LAYOUT, "DeepFloyd IF stage I")
     common = {"local_files_only": True}
-    unet = diffusers.UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **common)
+    weights = {**common, "use_safetensors": True}  # never unpickle a folder's .bin files
+    unet = diffusers.UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **weights)
     text_encoder = transformers.T5EncoderModel.from_pretrained(folder, subfolder="text_encoder",
-                                                               **common)
+                                                               **weights)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder, subfolder="tokenizer", **common)
     unet, text_encoder = (m.to(device=device, dtype=dtype).eval().requires_grad_(False)
                           for m in (unet, text_encoder))

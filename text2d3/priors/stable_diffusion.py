@@ -65,10 +65,11 @@ def load_stable_diffusion(
 
     folder = check_layout(Path(folder), LAYOUT, "Stable Diffusion")
     common = {"local_files_only": True}
-    unet = diffusers.UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **common)
-    vae = diffusers.AutoencoderKL.from_pretrained(folder, subfolder="vae", **common)
+    weights = {**common, "use_safetensors": True}  # never unpickle a folder's .bin files
+    unet = diffusers.UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **weights)
+    vae = diffusers.AutoencoderKL.from_pretrained(folder, subfolder="vae", **weights)
     text_encoder = transformers.CLIPTextModel.from_pretrained(folder, subfolder="text_encoder",
-                                                              **common)
+                                                              **weights)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder, subfolder="tokenizer", **common)
     modules = [m.to(device=device, dtype=dtype).eval().requires_grad_(False)
                for m in (unet, vae, text_encoder)]
