@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from detection.model.losses import focal_loss, rotated_box_loss
 from detection.model.nms import nms_3d
 from splat3d.fileio import atomic_path
 from splat3d.gaussians import Gaussians
+from splat3d.tensorfile import load_tensor_file
 
 FILE_FORMAT = "splat3d-gaussian-detector"
 FILE_VERSION = 1
@@ -315,12 +315,7 @@ def load_detector(path: str | Path, device: str | torch.device = "cpu") -> Gauss
         ValueError: when the file is not a detector file of this version, naming the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"detector file {path} does not exist")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        raise ValueError(f"{path}: not a detector file ({type(err).__name__}: {err})") from None
+    payload = load_tensor_file(path, "detector file", device)
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         raise ValueError(f"{path}: not a detector file (no '{FILE_FORMAT}' format tag)")
     if payload.get("version") != FILE_VERSION:

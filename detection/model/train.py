@@ -29,6 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from detection.model.data import AugmentConfig, DetectionScene, augment_scene
 from detection.model.detector import DetectorConfig, GaussianDetector
 from splat3d.fileio import atomic_path, write_json
+from splat3d.tensorfile import load_tensor_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train_log.json"
@@ -179,11 +180,11 @@ def _resume(
     path: Path, config: DetectorTrainConfig, classes: tuple[str, ...],
     detector: GaussianDetector, optimizer: torch.optim.Optimizer, generator: torch.Generator,
 ) -> tuple[int, list[dict]]:
+    state = load_tensor_file(path, "detector checkpoint", config.device)
     try:
-        state = torch.load(path, map_location=config.device, weights_only=True)
         saved_config, saved_classes = state["config"], tuple(state["classes"])
-    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint gets one message
-        raise ValueError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a detector checkpoint (no {err})") from None
     same_config = _plain(saved_config) == _plain(dataclasses.asdict(config))
     if not same_config or saved_classes != tuple(classes):
         raise ValueError(

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from splat3d.fileio import atomic_path
+from splat3d.tensorfile import load_tensor_file
 
 KEEP = 2
 """Number of most recent checkpoints kept in a run folder."""
@@ -70,7 +71,7 @@ def latest_checkpoint(run_dir: Path) -> Path:
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`."""
-    payload = torch.load(path, map_location=device, weights_only=False)
+    payload = load_tensor_file(path, "checkpoint", device)
     missing = {"step", "params", "optimizer", "strategy_state", "torch_rng"} - set(payload)
     if missing:
         raise ValueError(f"{path}: not a splat3d checkpoint (missing {sorted(missing)})")

@@ -32,6 +32,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from splat3d.tensorfile import load_tensor_file
 from text2d3.priors.autoencoder import Autoencoder, AutoencoderConfig
 from text2d3.priors.base import Conditioning, negative_prompts, resize_images
 from text2d3.priors.unet import UNet, UNetConfig
@@ -162,7 +163,7 @@ def read_weights_file(path: Path, expected_format: str) -> dict:
         raise FileNotFoundError(
             f"{path}: weights file not found; rebuild the embedded weights with "
             "`python -m text2d3.priors.train full`")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_tensor_file(path, "prior weights file")
     if not isinstance(blob, dict) or blob.get("format") != expected_format:
         found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
         raise ValueError(f"{path}: expected format {expected_format!r}, found {found!r}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from splat3d.tensorfile import load_tensor_file
 from text2d3.priors.autoencoder import Autoencoder, AutoencoderConfig
 from text2d3.priors.classifier import ClassifierConfig, ObjectClassifier, accuracy_of
 from text2d3.priors.embedded import WEIGHTS_DIR, EmbeddedConfig, EmbeddedPrior
@@ -136,7 +137,7 @@ def cached_renders(data: DataConfig, cache_dir: Path | None) -> RenderSet:
         path = Path(cache_dir) / (f"renders_o{data.objects_per_label}_v{data.views_per_object}"
                                   f"_r{data.resolution}_s{data.seed}.pt")
     if path is not None and path.is_file():
-        blob = torch.load(path, weights_only=True)
+        blob = load_tensor_file(path, "render cache")
     else:
         rs = render_dataset(data.objects_per_label, data.views_per_object, data.resolution,
                             seed=data.seed)

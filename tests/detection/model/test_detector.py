@@ -70,11 +70,18 @@ def test_save_load_round_trip(tmp_path, scene_factory):
     assert [p.name for p in tmp_path.iterdir()] == ["d.pt"]  # no temporary left behind
 
 
+def test_load_refuses_code_in_the_file(tmp_path, malicious_torch_file):
+    marker = malicious_torch_file(tmp_path / "evil.pt", {"format": "x"})
+    with pytest.raises(ValueError, match="evil.pt: refused"):
+        load_detector(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
 def test_load_rejects_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_detector(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="junk.pt: not a detector file"):
+    with pytest.raises(ValueError, match="junk.pt: not a readable detector file"):
         load_detector(tmp_path / "junk.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="other.pt: not a detector file"):

@@ -156,3 +156,10 @@ def test_sample_command_writes_pngs(tmp_path: Path) -> None:
     paths = sample_image("a red cube", tmp_path / "cube.png", steps=4, num=2, size=64)
     assert [p.name for p in paths] == ["cube_0.png", "cube_1.png"]
     assert Image.open(paths[0]).size == (64, 64)
+
+
+def test_weights_file_with_code_is_refused_without_running(tmp_path, malicious_torch_file):
+    marker = malicious_torch_file(tmp_path / "pixel.pt", {"format": "splat3d-embedded-prior/1"})
+    with pytest.raises(ValueError, match="pixel.pt: refused"):
+        load_embedded("pixel", weights_dir=tmp_path)
+    assert not marker.exists()
