@@ -53,10 +53,10 @@ def load_deepfloyd_if(
 ) -> DeepFloydIFPrior:
     """IF stage I from a local folder (e.g. ``DeepFloyd/IF-I-XL-v1.0`` downloaded beforehand);
     raises ``FileNotFoundError`` listing :data:`LAYOUT` when a component is missing."""
+    folder = check_layout(Path(folder), LAYOUT, "DeepFloyd IF stage I")
     diffusers = require_diffusers()
     import transformers
 
-    folder = check_layout(Path(folder), LAYOUT, "DeepFloyd IF stage I")
     common = {"local_files_only": True}
     weights = {**common, "use_safetensors": True}  # never unpickle a folder's .bin files
     unet = diffusers.UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **weights)

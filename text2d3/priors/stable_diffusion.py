@@ -60,10 +60,10 @@ def load_stable_diffusion(
     """Stable Diffusion from a local folder (e.g. ``stabilityai/stable-diffusion-2-1-base``
     downloaded beforehand); raises ``FileNotFoundError`` listing :data:`LAYOUT` when a component
     is missing. ``resolution`` defaults to the UNet's ``sample_size`` times the VAE factor."""
+    folder = check_layout(Path(folder), LAYOUT, "Stable Diffusion")
     diffusers = require_diffusers()
     import transformers
 
-    folder = check_layout(Path(folder), LAYOUT, "Stable Diffusion")
     common = {"local_files_only": True}
     weights = {**common, "use_safetensors": True}  # never unpickle a folder's .bin files
     unet = diffusers.UNet2DConditionModel.from_pretrained(folder, subfolder="unet", **weights)

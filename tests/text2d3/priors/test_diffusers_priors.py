@@ -134,3 +134,17 @@ def test_sd_partial_folder_names_missing_component(sd_folder: Path, tmp_path: Pa
         (tmp_path / name).symlink_to(sd_folder / name)
     with pytest.raises(FileNotFoundError, match=r"missing \['vae'\]"):
         load_stable_diffusion(tmp_path)
+
+
+def test_pickled_weights_are_never_loaded(sd_folder: Path, tmp_path: Path,
+                                          malicious_torch_file) -> None:
+    """A folder whose UNet comes as a pickled ``.bin`` (code inside) is refused unopened."""
+    import shutil
+
+    folder = tmp_path / "sd"
+    shutil.copytree(sd_folder, folder)
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    marker = malicious_torch_file(folder / "unet" / "diffusion_pytorch_model.bin")
+    with pytest.raises(OSError, match="safetensors"):
+        load_stable_diffusion(folder)
+    assert not marker.exists()
