@@ -158,18 +158,17 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
         with warnings.catch_warnings():  # torch warns about the pickle protocol of odd files
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        refused = re.search(r"GLOBAL (\S+)", str(err))
-        if "Weights only load failed" in str(err):
-            what = f" ({refused.group(1)})" if refused else ""
-            raise CheckpointError(f"{path}: refused to load: the file holds Python objects "
-                                  f"other than tensors and plain data{what}, which a splat3d "
-                                  f"checkpoint never does") from None
-        raise CheckpointError(f"{path}: corrupt checkpoint ({_first_line(err)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError,
-            IndexError, TypeError, AttributeError, UnicodeDecodeError, MemoryError) as err:
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint "
-                              f"({_first_line(err)})") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
+            KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError,
+            MemoryError) as err:
+        # torch's messages run to several lines of internals; the user needs the file and why
+        refused = re.search(r"GLOBAL (\S+)", str(err))  # a class or function to import
+        if isinstance(err, pickle.UnpicklingError) and refused:
+            raise CheckpointError(f"{path}: refused to load: the file refers to the Python "
+                                  f"object {refused.group(1)}; a splat3d checkpoint holds "
+                                  f"tensors and plain data only") from None
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({path.stat().st_size:,}"
+                              f" bytes; expected a complete file written by torch.save)") from None
     _check_payload(path, payload)
     return payload
 
@@ -199,11 +198,4 @@ def _check_payload(path: Path, payload: Any) -> None:
     for name in ("optimizer", "strategy_state"):
         if not isinstance(payload[name], dict):
             raise CheckpointError(f"{path}: field {name!r} must be a dict")
-
-
-def _first_line(err: BaseException) -> str:
-    """``Type: first line of the message`` (torch's reader errors run to several lines)."""
-    lines = str(err).strip().splitlines()
-    text = lines[0] if lines else "the file ends early"
-    return f"{type(err).__name__}: {text if len(text) <= 120 else text[:117] + '...'}"
 

@@ -199,8 +199,8 @@ def evaluate_run(run_dir: Path) -> dict[str, Any]:
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
+    payload = load_run_checkpoint(run_dir)  # the cheaper failure first
     data = load_data(config)
-    payload = load_run_checkpoint(run_dir)
     gaussians = _checkpoint_gaussians(payload).to(config.device)
     result = evaluate_views(gaussians, data, config, final_sh_degree(config), test_dir(config))
     result["step"] = payload["step"]
