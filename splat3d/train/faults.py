@@ -72,7 +72,8 @@ def deferred_stop_signals(on_second: str) -> Iterator[StopRequest]:
 def non_finite_params(params: Mapping[str, torch.Tensor]) -> str | None:
     """None when every value of ``params`` (each ``[N, ...]``, one row per Gaussian) is
     finite; otherwise a description such as ``1,594 of 5,000 Gaussians have non-finite 'shN'
-    values``, one clause per affected group.
+    values`` (or ``... have non-finite values: 'means' in 7, 'quats' in 3`` for several
+    groups).
 
     The common case costs one sum per tensor and a single device sync: summed in float64, a
     float32 tensor's sum is finite exactly when all its values are.
@@ -80,11 +81,13 @@ def non_finite_params(params: Mapping[str, torch.Tensor]) -> str | None:
     sums = torch.stack([p.detach().sum(dtype=torch.float64) for p in params.values()])
     if bool(torch.isfinite(sums).all()):
         return None
-    parts = []
-    for name, p in params.items():
-        bad_rows = ~torch.isfinite(p.detach().reshape(p.shape[0], -1)).all(dim=1)
-        count = int(bad_rows.sum())
-        if count:
-            parts.append(f"{count:,} of {p.shape[0]:,} Gaussians have non-finite {name!r} "
-                         f"values")
-    return ", ".join(parts) or None
+    bad = {name: ~torch.isfinite(p.detach().reshape(p.shape[0], -1)).all(dim=1)
+           for name, p in params.items()}  # [N] per group
+    counts = {name: int(rows.sum()) for name, rows in bad.items() if rows.any()}
+    if not counts:  # float64 parameters whose sum overflowed: large but finite
+        return None
+    total = int(torch.stack(list(bad.values())).any(dim=0).sum())
+    head = f"{total:,} of {next(iter(params.values())).shape[0]:,} Gaussians have non-finite"
+    if len(counts) == 1:
+        return f"{head} {next(iter(counts))!r} values"
+    return f"{head} values: " + ", ".join(f"{k!r} in {n:,}" for k, n in counts.items())
