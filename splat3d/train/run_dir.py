@@ -31,6 +31,7 @@ from splat3d.fileio import atomic_path, remove_temp_files, write_json
 from splat3d.gaussians import Gaussians
 from splat3d.train import checkpoint as ckpt
 from splat3d.train.config import TrainConfig, config_from_dict, config_to_dict
+from splat3d.train.faults import NonFiniteError, non_finite_params
 from splat3d.train.outputs import plot_training_curves, read_json
 from splat3d.train.params import PARAM_NAMES, gaussians_from_params
 from splat3d.train.scene import SceneData
@@ -232,15 +233,25 @@ def export_run(run_dir: Path, format: ExportFormat = "ply", out: Path | None = N
 
         if path.suffix.lower() != f".{format}":
             raise ValueError(f"export_run: {path} does not end in .{format}")
+        _require_finite(gaussians, path)
         export_mesh(gaussians, path, MeshConfig(resolution=mesh_resolution))
     else:
         _save_gaussians(path, gaussians, format)
     return path
 
 
+def _require_finite(gaussians: Gaussians, path: Path) -> None:
+    """Refuse to publish a model with NaN or infinite values (naming the real file, not the
+    temporary one the writer would report)."""
+    bad = non_finite_params(gaussians.tensors())
+    if bad is not None:
+        raise NonFiniteError(f"{path}: refusing to write a model in which {bad}")
+
+
 def _save_gaussians(path: Path, gaussians: Gaussians, format: str) -> None:
     from splat3d.io import save_ply, save_splat
 
+    _require_finite(gaussians, path)
     writer = save_ply if format == "ply" else save_splat
     with atomic_path(path) as tmp:
         writer(tmp, gaussians)

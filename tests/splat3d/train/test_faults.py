@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from splat3d.train import TrainConfig, train
+from splat3d.train import TrainConfig, export_run, train
 from splat3d.train import trainer as trainer_module
 from splat3d.train.checkpoint import list_checkpoints, load_checkpoint
 from splat3d.train.faults import NonFiniteError, TrainingInterrupted
@@ -155,9 +155,9 @@ def test_sigterm_writes_a_checkpoint_and_stops_in_one_line(tiny_scene, reference
     code, err = run_child(run, "sigterm", tmp_path, signal.SIGTERM)
     assert code == 3, err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (f"SIGTERM: training stopped after step 16 of {STEPS}; checkpoint "
-                           f"written to {run / 'checkpoints' / 'step_0000016.pt'}; "
-                           f"resume=True (--resume) continues the run")
+    assert err.strip().splitlines()[-1] == (
+        f"SIGTERM: training stopped after step 16 of {STEPS}; checkpoint written to "
+        f"{run / 'checkpoints' / 'step_0000016.pt'}; resume=True (--resume) continues the run")
     assert list_checkpoints(run)[-1].name == "step_0000016.pt"
     resume_and_compare(run, tiny_scene, reference)
 
@@ -261,3 +261,17 @@ def test_step_counts_must_be_positive(field: str, value: int) -> None:
     with pytest.raises(ValueError, match=rf"^{field} \({flag}\) must be a whole number of "
                                          rf"steps >= 1; got {value}$"):
         TrainConfig(**{field: value})
+
+
+def test_a_non_finite_checkpoint_is_never_exported(tiny_scene, tmp_path: Path) -> None:
+    run = train(tiny_config(tmp_path / "run", steps=5), dataset=tiny_scene)
+    path = list_checkpoints(run)[-1]
+    payload = load_checkpoint(path)
+    payload["params"]["sh0"][:2] = float("inf")  # say, a checkpoint from an older version
+    torch.save(payload, path)
+    target = run / "exports" / "point_cloud.ply"
+    with pytest.raises(NonFiniteError, match=rf"^{re.escape(str(target))}: refusing to write a "
+                                             rf"model in which 2 of [\d,]+ Gaussians have "
+                                             rf"non-finite 'sh' values$"):
+        export_run(run)
+    assert not (run / "exports").exists() or list((run / "exports").iterdir()) == []
