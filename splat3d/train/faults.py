@@ -75,16 +75,18 @@ def non_finite_params(params: Mapping[str, torch.Tensor]) -> str | None:
     values`` (or ``... have non-finite values: 'means' in 7, 'quats' in 3`` for several
     groups).
 
-    The common case costs one sum per tensor and a single device sync: summed in float64, a
-    float32 tensor's sum is finite exactly when all its values are.
+    The common case costs one sum per tensor and a single device sync (about 1.5 ms for
+    100,000 Gaussians of SH degree 3 on one CPU thread, against 50-70 ms for an element-wise
+    ``isfinite`` or a float64 sum): a NaN or infinity always makes the sum non-finite, and
+    only then are the values inspected one by one (a finite sum that overflowed is let go).
     """
-    sums = torch.stack([p.detach().sum(dtype=torch.float64) for p in params.values()])
+    sums = torch.stack([p.detach().sum() for p in params.values()])
     if bool(torch.isfinite(sums).all()):
         return None
     bad = {name: ~torch.isfinite(p.detach().reshape(p.shape[0], -1)).all(dim=1)
            for name, p in params.items()}  # [N] per group
     counts = {name: int(rows.sum()) for name, rows in bad.items() if rows.any()}
-    if not counts:  # float64 parameters whose sum overflowed: large but finite
+    if not counts:  # the sum overflowed: huge values, but finite ones
         return None
     total = int(torch.stack(list(bad.values())).any(dim=0).sum())
     head = f"{total:,} of {next(iter(params.values())).shape[0]:,} Gaussians have non-finite"

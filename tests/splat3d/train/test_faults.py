@@ -23,7 +23,7 @@ import torch
 from splat3d.train import TrainConfig, export_run, train
 from splat3d.train import trainer as trainer_module
 from splat3d.train.checkpoint import list_checkpoints, load_checkpoint
-from splat3d.train.faults import NonFiniteError, TrainingInterrupted
+from splat3d.train.faults import NonFiniteError, TrainingInterrupted, non_finite_params
 from tests.splat3d.train.conftest import interrupt_at, tiny_config
 
 REPO = Path(__file__).resolve().parents[3]
@@ -275,3 +275,14 @@ def test_a_non_finite_checkpoint_is_never_exported(tiny_scene, tmp_path: Path) -
                                              rf"non-finite 'sh' values$"):
         export_run(run)
     assert not (run / "exports").exists() or list((run / "exports").iterdir()) == []
+
+
+def test_non_finite_params_counts_gaussians_and_groups() -> None:
+    params = {"means": torch.zeros(5, 3), "shN": torch.zeros(5, 15, 3)}
+    assert non_finite_params(params) is None
+    params["shN"][1, 4, 2] = float("nan")
+    assert non_finite_params(params) == "1 of 5 Gaussians have non-finite 'shN' values"
+    params["means"][1:3, 0] = float("-inf")
+    assert non_finite_params(params) == ("2 of 5 Gaussians have non-finite values: 'means' in 2, "
+                                         "'shN' in 1")
+    assert non_finite_params({"huge": torch.full((4, 3), 3e38)}) is None  # the sum overflows
