@@ -183,9 +183,10 @@ def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainS
                 raise NonFiniteError(f"{err}; {_stopped(config)}") from None
             st.step += 1
             st.elapsed += time.perf_counter() - t0
+            stopping = stop.is_set()  # read once: a signal arriving later waits for next step
             log_now = st.step % LOG_EVERY == 0 or st.step == config.max_steps
             save_now = st.step % config.checkpoint_every == 0 or st.step == config.max_steps \
-                or stop.is_set()
+                or stopping
             if log_now or save_now or st.step in eval_at:
                 bad = non_finite_params(st.params)
                 if bad is not None:
@@ -207,7 +208,7 @@ def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainS
                          f"SSIM {st.evals[st.step]['ssim']:.4f}, {n} Gaussians, {st.elapsed:.0f} s")
             if save_now:
                 path = _save(config, st)
-            if stop.is_set():
+            if stopping:
                 raise TrainingInterrupted(f"{stop.signal_name}: training stopped after step "
                                           f"{st.step} of {config.max_steps}; checkpoint "
                                           f"written to {path}; resume=True (--resume) "
