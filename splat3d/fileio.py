@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
 """:func:`atomic_path` writes ``.NAME.<random>.tmp`` beside ``NAME``; a killed process can
 leave one behind, and :func:`remove_temp_files` clears them."""
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+"""The names ``tempfile.mkstemp`` makes from that prefix and suffix (8 random characters)."""
 
 
 @contextlib.contextmanager
@@ -56,7 +59,8 @@ def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
 
     Only call it on a folder this process owns: a concurrent writer's file would go too.
     """
-    found = [p for p in Path(folder).rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}") if p.is_file()]
+    found = [p for p in Path(folder).rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+             if _TEMP_NAME.match(p.name) and p.is_file()]
     for p in found:
         p.unlink(missing_ok=True)
     return found

@@ -78,7 +78,8 @@ def test_remove_temp_files_clears_what_a_killed_writer_left(tmp_path):
 
     (tmp_path / "sub").mkdir()
     left = [tmp_path / ".a.ply.x1y2z3w4.tmp", tmp_path / "sub" / ".step_1.pt.abcdefgh.tmp"]
-    kept = [tmp_path / "a.ply", tmp_path / "notes.tmp", tmp_path / ".hidden"]
+    kept = [tmp_path / "a.ply", tmp_path / "notes.tmp", tmp_path / ".hidden",
+            tmp_path / ".notes.tmp"]  # not a name atomic_path makes
     for p in left + kept:
         p.write_bytes(b"data")
     assert sorted(remove_temp_files(tmp_path)) == sorted(left)
