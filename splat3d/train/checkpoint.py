@@ -7,29 +7,27 @@ Files are written atomically; the newest ``KEEP`` are kept.
 
 Run folders are shared between people, so a checkpoint is untrusted input: it holds tensors
 and plain data only (dicts, lists, tuples, str, int, float, bool, None) and is read with
-``torch.load(weights_only=True)``, which refuses anything else without running it.
+``torch.load(weights_only=True)`` (:mod:`splat3d.tensorfile`), which refuses anything else
+without running it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
-import pickle
 import re
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from splat3d.fileio import atomic_path
+from splat3d.tensorfile import load_tensor_file
 
 KEEP = 2
 """Number of most recent checkpoints kept in a run folder."""
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 _REQUIRED = ("step", "params", "optimizer", "strategy_state", "torch_rng")
-_log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -118,7 +116,8 @@ def load_latest(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Path
     """The newest *readable* checkpoint of ``run_dir`` and its payload.
 
     A newest file that is corrupt (say, damaged by a disk error or a copy cut short) is
-    skipped for the previous one with a one-line warning on the ``splat3d`` logger.
+    skipped for the previous one with a one-line warning (``splat3d``'s ``main()`` prints
+    warnings without their source line).
 
     Raises:
         FileNotFoundError: if the run has no checkpoint.
@@ -135,41 +134,27 @@ def load_latest(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Path
             errors.append(str(err))
             continue
         for skipped in errors:
-            _log.warning("skipping an unusable checkpoint: %s; using %s", skipped, path.name)
+            warnings.warn(f"skipping an unusable checkpoint: {skipped}; using {path.name}",
+                          stacklevel=2)
         return path, payload
     raise CheckpointError(f"no usable checkpoint in {checkpoint_dir(run_dir)}: "
                           + "; ".join(errors))
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`, executing nothing from it.
+    """Read a checkpoint written by :func:`save_checkpoint`, executing nothing from it
+    (through :func:`splat3d.tensorfile.load_tensor_file`).
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        CheckpointError: (one line, naming ``path``) if it is empty, truncated, corrupt, not a
+        CheckpointError: (one line, naming ``path``) if it is truncated, corrupt, not a
             splat3d checkpoint, or holds anything but tensors and plain data.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: checkpoint file is empty (0 bytes)")
     try:
-        with warnings.catch_warnings():  # torch warns about the pickle protocol of odd files
-            warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile,
-            KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError,
-            MemoryError) as err:
-        # torch's messages run to several lines of internals; the user needs the file and why
-        refused = re.search(r"GLOBAL (\S+)", str(err))  # a class or function to import
-        if isinstance(err, pickle.UnpicklingError) and refused:
-            raise CheckpointError(f"{path}: refused to load: the file refers to the Python "
-                                  f"object {refused.group(1)}; a splat3d checkpoint holds "
-                                  f"tensors and plain data only") from None
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({path.stat().st_size:,}"
-                              f" bytes; expected a complete file written by torch.save)") from None
-    _check_payload(path, payload)
+        payload = load_tensor_file(path, "checkpoint", device)
+    except ValueError as err:  # a CheckpointError, so load_latest can skip the file
+        raise CheckpointError(str(err)) from None
+    _check_payload(Path(path), payload)
     return payload
 
 

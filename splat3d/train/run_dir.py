@@ -20,8 +20,8 @@ A run folder is addressed by where it is now, never by the ``output_dir`` record
 from __future__ import annotations
 
 import dataclasses
-import logging
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +48,6 @@ fresh run with ``overwrite`` removes all of it."""
 _SESSION_FIELDS = {"resume", "overwrite", "progress", "output_dir"}
 """Config fields that may differ between a run and its resumption (the folder may have been
 copied or moved)."""
-_log = logging.getLogger(__name__)
 
 
 def prepare(config: TrainConfig) -> TrainConfig:
@@ -56,7 +55,7 @@ def prepare(config: TrainConfig) -> TrainConfig:
 
     On resume the saved config is authoritative (an exact continuation needs the same
     settings) except for the folder, which is ``config.output_dir`` (the run may have been
-    copied); differing fields are reported in one line on the ``splat3d`` logger. Temporary
+    copied); differing fields are reported in a one-line warning. Temporary
     files left by a killed process are removed. A fresh run with ``overwrite`` first deletes
     every output of the previous run (:data:`RUN_OUTPUTS`), so nothing stale is shown later.
 
@@ -75,8 +74,8 @@ def prepare(config: TrainConfig) -> TrainConfig:
         old, new = config_to_dict(saved), config_to_dict(config)
         diff = [k for k in new if k not in _SESSION_FIELDS and old[k] != new[k]]
         if diff:
-            _log.warning("resume: using the saved settings of %s; ignoring the new values of %s",
-                         out, ", ".join(diff))
+            warnings.warn(f"resume: using the saved settings of {out}; ignoring the new values "
+                          f"of {', '.join(diff)}", stacklevel=3)
         remove_temp_files(out)
         return dataclasses.replace(saved, resume=True, progress=config.progress)
     if out.exists() and not out.is_dir():
