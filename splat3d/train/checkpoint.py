@@ -6,9 +6,9 @@ View order and random backgrounds are derived from ``(seed, step)``, so they nee
 Files are written atomically; the newest ``KEEP`` are kept.
 
 Run folders are shared between people, so a checkpoint is untrusted input: it holds tensors
-and plain data only (dicts, lists, tuples, str, int, float, bool, None) and is read with
-``torch.load(weights_only=True)`` (:mod:`splat3d.tensorfile`), which refuses anything else
-without running it.
+and plain data only (dicts, lists, tuples, str, int, float, bool, None) and is read by
+:func:`splat3d.tensorfile.load_tensor_file` (PyTorch's weights-only unpickler), which refuses
+anything else without running it.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def save_checkpoint(run_dir: Path, step: int, params: torch.nn.ParameterDict,
 
 
 def plain_data(value: Any, where: str = "checkpoint") -> Any:
-    """``value`` as what ``torch.load(weights_only=True)`` reads back: tensors, dicts, lists,
+    """``value`` as what the weights-only unpickler reads back: tensors, dicts, lists,
     tuples, str, int, float, bool and None. Dataclasses become dicts, paths strings and numpy
     or 0-d scalars Python numbers.
 
