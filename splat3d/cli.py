@@ -32,6 +32,7 @@ def train(
     data: Path,
     preset: Literal["default", "fast"] = "default",
     max_steps: int | None = None,
+    checkpoint_every: int | None = None,
     data_format: Literal["auto", "blender", "nerfstudio", "colmap", "llff", "scannet"] = "auto",
     downscale: int = 1,
     output: Path = Path("outputs/train"),
@@ -47,13 +48,17 @@ def train(
     Args:
         data: dataset folder (Blender, nerfstudio, COLMAP, LLFF or ScanNet posed images).
         preset: named schedule from ``configs/train.py`` (``fast`` suits CPU runs).
-        max_steps: override the preset's number of steps.
+        max_steps: override the preset's number of steps (>= 1).
+        checkpoint_every: write a checkpoint every this many steps (default: the preset's);
+            one is also written at the end and on Ctrl-C, SIGTERM or SIGHUP.
         data_format: dataset format (``auto`` detects it from the files).
         downscale: integer image downscale factor.
         output: run folder (config, checkpoints, point_cloud.ply, metrics, renders, plots).
         seed: random seed.
-        resume: continue from the newest checkpoint in ``output``.
-        overwrite: start afresh in a non-empty ``output``.
+        resume: continue from the newest checkpoint in ``output`` (with the settings saved
+            there; outputs go to ``output`` even if the run was copied from elsewhere).
+        overwrite: start afresh in ``output``, deleting the previous run's outputs there
+            (refused for a non-empty folder that is not a splat3d run).
         backend: rasterizer backend (default: the preset's).
         viewer: show the model live in the web viewer while it trains (pause from the GUI).
         viewer_port: port of the live viewer on 127.0.0.1.
@@ -69,6 +74,8 @@ def train(
                      output_dir=output, seed=seed,
                      resume=resume, overwrite=overwrite,
                      max_steps=config.max_steps if max_steps is None else max_steps,
+                     checkpoint_every=(config.checkpoint_every if checkpoint_every is None
+                                       else checkpoint_every),
                      backend=config.backend if backend is None else backend)
     if max_steps is not None:
         config = replace(config, eval_steps=tuple(s for s in config.eval_steps if s < max_steps))
@@ -90,7 +97,8 @@ def train(
 
 
 def evaluate(run: Path) -> None:
-    """Re-evaluate a run's newest checkpoint on its held-out views (PSNR, SSIM).
+    """Re-evaluate a run's newest checkpoint on its held-out views (PSNR, SSIM); renders and
+    scores are written into ``run`` (wherever it was trained).
 
     Args:
         run: run folder written by ``splat3d train``.

@@ -6,6 +6,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,22 @@ import torch
 from jaxtyping import Float
 from PIL import Image
 
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+""":func:`atomic_path` writes ``.NAME.<random>.tmp`` beside ``NAME``; a killed process can
+leave one behind, and :func:`remove_temp_files` clears them."""
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+"""The names ``tempfile.mkstemp`` makes from that prefix and suffix (8 random characters)."""
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically
+    and durably.
+
+    The temporary file is flushed to disk (``fsync``) before the rename and the folder after
+    it, so after a crash or power loss ``path`` holds either the old or the new content, never
+    an empty or partial file.
 
     Example:
         >>> with atomic_path("out.json") as tmp:  # doctest: +SKIP
@@ -26,15 +39,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX,
+                               dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     try:
         yield Path(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files :func:`atomic_path` left under ``folder`` (recursively)
+    when a process was killed mid-write; returns what was removed.
+
+    Only call it on a folder this process owns: a concurrent writer's file would go too.
+    """
+    found = [p for p in Path(folder).rglob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+             if _TEMP_NAME.match(p.name) and p.is_file()]
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush a file's (or a folder's entries') data to disk. Folders cannot be opened on
+    Windows; there the rename is as durable as the OS makes it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (IsADirectoryError, PermissionError):
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

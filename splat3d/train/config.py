@@ -110,6 +110,14 @@ class TrainConfig:
     strategy: DefaultStrategy = field(default_factory=DefaultStrategy)
     """Densification policy (3DGS adaptive density control)."""
 
+    def __post_init__(self) -> None:
+        for name, flag in (("max_steps", "--max-steps"), ("checkpoint_every",
+                                                           "--checkpoint-every")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} ({flag}) must be a whole number of steps >= 1; "
+                                 f"got {value!r}")
+
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a (nested) config dataclass; paths become strings."""

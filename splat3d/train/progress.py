@@ -33,7 +33,7 @@ class TrainProgress:
     """
 
     def __init__(self, total: int, start: int = 0, enabled: bool = True) -> None:
-        self._console = Console(stderr=True)
+        self._console = Console(stderr=True, log_path=False)  # notes without "file.py:61"
         self._progress = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.4f}  PSNR {task.fields[psnr]:.2f}  "

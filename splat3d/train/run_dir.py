@@ -10,40 +10,58 @@ Layout::
     RUN/test/renders/*.png     final renders of the evaluation split
     RUN/test/comparisons/*.png ground truth | render | error
     RUN/training_curves.png    loss and PSNR versus step (needs matplotlib)
+    RUN/evaluation.json        scores of ``splat3d eval`` (:func:`evaluate_run`)
+    RUN/exports/               files of ``splat3d export`` (:func:`export_run`)
+
+A run folder is addressed by where it is now, never by the ``output_dir`` recorded in its
+``config.json``: a copied or moved run writes into the copy.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from splat3d.fileio import atomic_path, write_json
+from splat3d.fileio import atomic_path, remove_temp_files, write_json
 from splat3d.gaussians import Gaussians
 from splat3d.train import checkpoint as ckpt
 from splat3d.train.config import TrainConfig, config_from_dict, config_to_dict
+from splat3d.train.faults import NonFiniteError, non_finite_params
 from splat3d.train.outputs import plot_training_curves, read_json
-from splat3d.train.params import gaussians_from_params
+from splat3d.train.params import PARAM_NAMES, gaussians_from_params
 from splat3d.train.scene import SceneData
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 PLY_FILE = "point_cloud.ply"
-_SESSION_FIELDS = {"resume", "overwrite", "progress"}
-"""Config fields that may differ between a run and its resumption."""
+EVALUATION_FILE = "evaluation.json"
+CURVES_FILE = "training_curves.png"
+RUN_OUTPUTS = (CONFIG_FILE, METRICS_FILE, PLY_FILE, EVALUATION_FILE, CURVES_FILE,
+               "checkpoints", "test", "exports")
+"""Everything a run and its ``eval`` / ``export`` write at the top of the run folder; a
+fresh run with ``overwrite`` removes all of it."""
+_SESSION_FIELDS = {"resume", "overwrite", "progress", "output_dir"}
+"""Config fields that may differ between a run and its resumption (the folder may have been
+copied or moved)."""
 
 
 def prepare(config: TrainConfig) -> TrainConfig:
     """Create (or reopen, for ``resume``) the run folder; returns the config to train with.
 
     On resume the saved config is authoritative (an exact continuation needs the same
-    settings); differing fields are reported with a warning.
+    settings) except for the folder, which is ``config.output_dir`` (the run may have been
+    copied); differing fields are reported in a one-line warning. Temporary
+    files left by a killed process are removed. A fresh run with ``overwrite`` first deletes
+    every output of the previous run (:data:`RUN_OUTPUTS`), so nothing stale is shown later.
 
     Raises:
-        FileExistsError: a fresh run into a non-empty folder without ``overwrite``.
+        FileExistsError: a fresh run into a non-empty folder without ``overwrite``, or with
+            ``overwrite`` into a non-empty folder that is not a run (no ``config.json``).
         FileNotFoundError: ``resume`` where there is no run or no checkpoint.
     """
     out = Path(config.output_dir)
@@ -57,7 +75,8 @@ def prepare(config: TrainConfig) -> TrainConfig:
         diff = [k for k in new if k not in _SESSION_FIELDS and old[k] != new[k]]
         if diff:
             warnings.warn(f"resume: using the saved settings of {out}; ignoring the new values "
-                          f"of {diff}", stacklevel=3)
+                          f"of {', '.join(diff)}", stacklevel=3)
+        remove_temp_files(out)
         return dataclasses.replace(saved, resume=True, progress=config.progress)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir {out} exists and is not a folder")
@@ -65,18 +84,47 @@ def prepare(config: TrainConfig) -> TrainConfig:
         if not config.overwrite:
             raise FileExistsError(f"output_dir {out} is not empty; pass overwrite=True to start "
                                   f"a new run there or resume=True to continue it")
-        for old in ckpt.list_checkpoints(out):
-            old.unlink()
+        if not (out / CONFIG_FILE).is_file():
+            raise FileExistsError(f"output_dir {out} is not empty and has no {CONFIG_FILE}, so "
+                                  f"it is not a splat3d run; refusing to overwrite it (choose a "
+                                  f"new or empty folder)")
+        clear_run_outputs(out)
     write_json(out / CONFIG_FILE, config_to_dict(config))
     return config
 
 
+def clear_run_outputs(run_dir: Path) -> None:
+    """Delete what a previous run wrote in ``run_dir`` (:data:`RUN_OUTPUTS` and temporary
+    files); other files are left alone."""
+    out = Path(run_dir)
+    for name in RUN_OUTPUTS:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    remove_temp_files(out)
+
+
 def load_config(run_dir: Path) -> TrainConfig:
-    """The resolved config saved in ``run_dir``."""
+    """The resolved config saved in ``run_dir``, with ``output_dir`` set to ``run_dir``
+    (where the run is now, not where it was trained).
+
+    Raises:
+        FileNotFoundError: if there is no ``config.json``; ValueError: if it is not a config.
+    """
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; is {run_dir} a splat3d training run?")
-    return config_from_dict(TrainConfig, read_json(path))
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object of config fields, found a "
+                         f"{type(data).__name__}")
+    try:
+        config = config_from_dict(TrainConfig, data)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
+    return dataclasses.replace(config, output_dir=Path(run_dir))
 
 
 def load_data(config: TrainConfig) -> SceneData:
@@ -118,13 +166,27 @@ def finish(config: TrainConfig, params: torch.nn.ParameterDict,
         "evals": {str(k): v for k, v in sorted(evals.items())},
         "history": history,
     })
-    plot_training_curves(out / "training_curves.png", history, evals)
+    plot_training_curves(out / CURVES_FILE, history, evals)
+
+
+def load_run_checkpoint(run_dir: Path) -> dict[str, Any]:
+    """The payload of the newest readable checkpoint of ``run_dir`` (see
+    :func:`splat3d.train.checkpoint.load_latest`)."""
+    return ckpt.load_latest(Path(run_dir))[1]
 
 
 def load_run_gaussians(run_dir: Path) -> Gaussians:
-    """The Gaussians of the newest checkpoint of ``run_dir``."""
-    payload = ckpt.load_checkpoint(ckpt.latest_checkpoint(Path(run_dir)))
-    return gaussians_from_params(payload["params"]).detach()
+    """The Gaussians of the newest readable checkpoint of ``run_dir``."""
+    return _checkpoint_gaussians(load_run_checkpoint(run_dir))
+
+
+def _checkpoint_gaussians(payload: dict[str, Any]) -> Gaussians:
+    params = payload["params"]
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise ValueError(f"checkpoint of step {payload['step']}: parameters {missing} are "
+                         f"missing; found {sorted(params)}")
+    return gaussians_from_params(params).detach()
 
 
 def evaluate_run(run_dir: Path) -> dict[str, Any]:
@@ -137,12 +199,12 @@ def evaluate_run(run_dir: Path) -> dict[str, Any]:
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
+    payload = load_run_checkpoint(run_dir)  # the cheaper failure first
     data = load_data(config)
-    step = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))["step"]
-    gaussians = load_run_gaussians(run_dir).to(config.device)
+    gaussians = _checkpoint_gaussians(payload).to(config.device)
     result = evaluate_views(gaussians, data, config, final_sh_degree(config), test_dir(config))
-    result["step"] = step
-    write_json(run_dir / "evaluation.json", result)
+    result["step"] = payload["step"]
+    write_json(run_dir / EVALUATION_FILE, result)
     return result
 
 
@@ -170,15 +232,25 @@ def export_run(run_dir: Path, format: ExportFormat = "ply", out: Path | None = N
 
         if path.suffix.lower() != f".{format}":
             raise ValueError(f"export_run: {path} does not end in .{format}")
+        _require_finite(gaussians, path)
         export_mesh(gaussians, path, MeshConfig(resolution=mesh_resolution))
     else:
         _save_gaussians(path, gaussians, format)
     return path
 
 
+def _require_finite(gaussians: Gaussians, path: Path) -> None:
+    """Refuse to publish a model with NaN or infinite values (naming the real file, not the
+    temporary one the writer would report)."""
+    bad = non_finite_params(gaussians.tensors())
+    if bad is not None:
+        raise NonFiniteError(f"{path}: refusing to write a model in which {bad}")
+
+
 def _save_gaussians(path: Path, gaussians: Gaussians, format: str) -> None:
     from splat3d.io import save_ply, save_splat
 
+    _require_finite(gaussians, path)
     writer = save_ply if format == "ply" else save_splat
     with atomic_path(path) as tmp:
         writer(tmp, gaussians)

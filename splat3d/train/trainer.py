@@ -3,15 +3,17 @@
 One image per step: render with the active SH degree, loss ``(1-λ)L1 + λ(1-SSIM)`` (plus
 optional alpha supervision), Adam step, then the densification strategy's hook. Held-out
 views are scored at ``eval_steps``; checkpoints are written every ``checkpoint_every`` steps,
-at the end, and when Ctrl-C is pressed (the current step finishes first), and
-``resume=True`` continues bit-for-bit on CPU. Outputs: see :func:`train`.
+at the end, and on SIGINT (Ctrl-C), SIGTERM or SIGHUP (the current step finishes first), and
+``resume=True`` continues bit-for-bit on CPU. The loss is checked for NaN and infinity every
+step and the parameters before anything is logged, evaluated or saved (at least every
+``LOG_EVERY`` steps): a run stops with :class:`~splat3d.train.faults.NonFiniteError` rather
+than write a non-finite model. Outputs: see :func:`train`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,12 @@ from splat3d.train import checkpoint as ckpt
 from splat3d.train import run_dir as rd
 from splat3d.train.config import TrainConfig
 from splat3d.train.evaluate import evaluate_views
+from splat3d.train.faults import (
+    NonFiniteError,
+    TrainingInterrupted,
+    deferred_stop_signals,
+    non_finite_params,
+)
 from splat3d.train.loss import reconstruction_loss
 from splat3d.train.params import (
     gaussians_from_params,
@@ -40,6 +48,7 @@ from splat3d.train.progress import TrainProgress
 from splat3d.train.scene import (
     SceneData,
     background_color,
+    frame_name,
     scene_center,
     split_indices,
     target_view,
@@ -94,7 +103,10 @@ def train(config: TrainConfig, dataset: SceneData | None = None,
     Raises:
         FileExistsError: fresh run in a non-empty folder without ``overwrite``.
         FileNotFoundError: ``resume`` without a checkpoint.
-        KeyboardInterrupt: after Ctrl-C, once the checkpoint is written.
+        TrainingInterrupted: (a ``KeyboardInterrupt``) after SIGINT, SIGTERM or SIGHUP, once
+            the checkpoint is written.
+        NonFiniteError: (a ``ValueError``) when the loss or a parameter is NaN or infinite;
+            the newest checkpoint is the last good state and no final outputs are written.
     """
     config = rd.prepare(config)
     data = dataset if dataset is not None else rd.load_data(config)
@@ -143,7 +155,7 @@ def _initial_state(config: TrainConfig, data: SceneData) -> TrainState:
 
 
 def _restore(config: TrainConfig, data: SceneData) -> TrainState:
-    payload = ckpt.load_checkpoint(ckpt.latest_checkpoint(config.output_dir), config.device)
+    _, payload = ckpt.load_latest(config.output_dir, config.device)
     params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(config.device))
                                      for k, v in payload["params"].items()})
     optimizer = make_optimizer(params, config.lr, data.scene_scale)
@@ -158,17 +170,29 @@ def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainS
           monitor: TrainingMonitor | None) -> None:
     fixed_bg = background_color(data).to(config.device)
     eval_at = set(config.eval_steps) | {config.max_steps}
-    with _deferred_interrupt() as interrupted, TrainProgress(config.max_steps, st.step,
-                                                             enabled=config.progress) as bar:
+    resume_hint = f"the newest checkpoint is in {ckpt.checkpoint_dir(config.output_dir)}"
+    with deferred_stop_signals(resume_hint) as stop, \
+            TrainProgress(config.max_steps, st.step, enabled=config.progress) as bar:
         while st.step < config.max_steps:
             if monitor is not None:
                 monitor.wait_while_paused()
             t0 = time.perf_counter()
-            loss, train_psnr = _train_step(config, data, train_ids, st, fixed_bg)
+            try:
+                loss, train_psnr = _train_step(config, data, train_ids, st, fixed_bg)
+            except NonFiniteError as err:
+                raise NonFiniteError(f"{err}; {_stopped(config)}") from None
             st.step += 1
             st.elapsed += time.perf_counter() - t0
+            stopping = stop.is_set()  # read once: a signal arriving later waits for next step
+            log_now = st.step % LOG_EVERY == 0 or st.step == config.max_steps
+            save_now = st.step % config.checkpoint_every == 0 or st.step == config.max_steps \
+                or stopping
+            if log_now or save_now or st.step in eval_at:
+                bad = non_finite_params(st.params)
+                if bad is not None:
+                    raise NonFiniteError(f"step {st.step}: {bad}; {_stopped(config)}")
             n = st.params["means"].shape[0]
-            if st.step % LOG_EVERY == 0 or st.step == config.max_steps:
+            if log_now:
                 st.history.append({"step": st.step, "loss": loss, "psnr": train_psnr,
                                    "num_gaussians": n, "elapsed": st.elapsed})
                 bar.update(st.step, loss=loss, psnr=train_psnr, num_gaussians=n)
@@ -182,13 +206,20 @@ def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainS
                                                    config, degree, images)
                 bar.note(f"step {st.step}: test PSNR {st.evals[st.step]['psnr']:.2f} dB, "
                          f"SSIM {st.evals[st.step]['ssim']:.4f}, {n} Gaussians, {st.elapsed:.0f} s")
-            if st.step % config.checkpoint_every == 0 or st.step == config.max_steps \
-                    or interrupted.is_set():
-                _save(config, st)
-            if interrupted.is_set():
-                bar.note(f"interrupted: checkpoint at step {st.step} written to "
-                         f"{ckpt.checkpoint_dir(config.output_dir)}; rerun with resume=True")
-                raise KeyboardInterrupt
+            if save_now:
+                path = _save(config, st)
+            if stopping:
+                raise TrainingInterrupted(f"{stop.signal_name}: training stopped after step "
+                                          f"{st.step} of {config.max_steps}; checkpoint "
+                                          f"written to {path}; resume=True (--resume) "
+                                          f"continues the run")
+
+
+def _stopped(config: TrainConfig) -> str:
+    """The end of a :class:`NonFiniteError` message: what was kept."""
+    found = ckpt.list_checkpoints(config.output_dir)
+    kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint was written"
+    return f"training stopped without writing the model ({kept})"
 
 
 def _train_step(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainState,
@@ -208,13 +239,17 @@ def _train_step(config: TrainConfig, data: SceneData, train_ids: list[int], st: 
     config.strategy.step_pre_backward(st.params, st.optimizer, st.strategy_state, step, info)
     terms = reconstruction_loss(out.rgb, gt, config.ssim_lambda, out.alpha, gt_alpha,
                                 config.alpha_loss_weight)
+    loss = float(terms.total.detach())
+    if not math.isfinite(loss):  # checked before the update, so the parameters stay good
+        raise NonFiniteError(f"step {step + 1}: the loss is {loss} on training view "
+                             f"{frame_name(data, index)!r}")
     terms.total.backward()
     st.optimizer.step()
     st.optimizer.zero_grad(set_to_none=True)
     config.strategy.step_post_backward(st.params, st.optimizer, st.strategy_state, step, info)
     with torch.no_grad():
         mse = (out.rgb.detach().clamp(0, 1) - gt).square().mean().clamp_min(1e-20)
-    return float(terms.total.detach()), float(-10.0 * torch.log10(mse))
+    return loss, float(-10.0 * torch.log10(mse))
 
 
 def _active_degree(config: TrainConfig, step: int) -> int:
@@ -232,28 +267,7 @@ def _random_background(seed: int, step: int) -> torch.Tensor:
     return torch.rand(3, generator=gen)
 
 
-def _save(config: TrainConfig, st: TrainState) -> None:
-    ckpt.save_checkpoint(config.output_dir, st.step, st.params, st.optimizer, st.strategy_state,
-                         log={"history": st.history, "evals": st.evals, "elapsed": st.elapsed})
-
-
-@contextlib.contextmanager
-def _deferred_interrupt() -> Iterator[threading.Event]:
-    """Turn SIGINT into a flag checked between steps, so a checkpoint is never taken in the
-    middle of an update. Outside the main thread signals cannot be caught; the flag then
-    never fires."""
-    flag = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def on_sigint(*_: object) -> None:
-        if flag.is_set():  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        flag.set()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _save(config: TrainConfig, st: TrainState) -> Path:
+    return ckpt.save_checkpoint(config.output_dir, st.step, st.params, st.optimizer,
+                                st.strategy_state, log={"history": st.history, "evals": st.evals,
+                                                        "elapsed": st.elapsed})

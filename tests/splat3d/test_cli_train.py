@@ -62,3 +62,22 @@ def test_train_with_live_viewer(nerfstudio_scene, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "live viewer at http://127.0.0.1:" in out
     assert (run / "point_cloud.ply").is_file()
+
+
+@pytest.mark.parametrize("steps", ["0", "-5"])
+def test_train_rejects_a_non_positive_step_count(nerfstudio_scene, tmp_path, capsys, steps):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", str(nerfstudio_scene), "--max-steps", steps,
+              "--output", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert f"max_steps (--max-steps) must be a whole number of steps >= 1; got {steps}" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_checkpoint_every(nerfstudio_scene, tmp_path):
+    run = tmp_path / "run"
+    main(["train", "--data", str(nerfstudio_scene), "--preset", "fast", "--max-steps", "4",
+          "--checkpoint-every", "3", "--output", str(run), "--backend", "torch"])
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == \
+        ["step_0000003.pt", "step_0000004.pt"]

@@ -47,3 +47,40 @@ def test_write_json_is_strict_json(tmp_path):
     write_json(tmp_path / "m.json", {"ap": float("nan"), "x": [1.0, float("inf")], "n": 2})
     text = (tmp_path / "m.json").read_text()
     assert "NaN" not in text and json.loads(text) == {"ap": None, "x": [1.0, None], "n": 2}
+
+
+def test_atomic_path_syncs_the_file_before_the_rename_and_the_folder_after(tmp_path,
+                                                                          monkeypatch):
+    import os
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.path.realpath(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    target = tmp_path / "c.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("x")
+    assert events == [("fsync", str(tmp)), ("replace", str(target)), ("fsync", str(tmp_path))]
+    assert target.read_text() == "x"
+
+
+def test_remove_temp_files_clears_what_a_killed_writer_left(tmp_path):
+    from splat3d.fileio import remove_temp_files
+
+    (tmp_path / "sub").mkdir()
+    left = [tmp_path / ".a.ply.x1y2z3w4.tmp", tmp_path / "sub" / ".step_1.pt.abcdefgh.tmp"]
+    kept = [tmp_path / "a.ply", tmp_path / "notes.tmp", tmp_path / ".hidden",
+            tmp_path / ".notes.tmp"]  # not a name atomic_path makes
+    for p in left + kept:
+        p.write_bytes(b"data")
+    assert sorted(remove_temp_files(tmp_path)) == sorted(left)
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(kept)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,8 @@ import torch
 
 from splat3d.io import load_ply, load_splat
 from splat3d.train import evaluate_run, export_run, train
-from splat3d.train import trainer as trainer_module
 from splat3d.train.checkpoint import list_checkpoints, load_checkpoint
-from tests.splat3d.train.conftest import tiny_config
+from tests.splat3d.train.conftest import interrupt_at, tiny_config
 
 
 def test_training_improves_and_writes_outputs(tiny_scene, tmp_path: Path) -> None:
@@ -36,18 +34,6 @@ def test_training_improves_and_writes_outputs(tiny_scene, tmp_path: Path) -> Non
     assert len(g) == metrics["num_gaussians"] and g.sh_degree == 1
     leftovers = [p for p in run.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
     assert leftovers == []
-
-
-def interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
-    """Deliver a real SIGINT while step ``step`` (0-based) is being computed."""
-    original = trainer_module._train_step
-
-    def wrapped(config, data, ids, st, bg):
-        if st.step == step:
-            signal.raise_signal(signal.SIGINT)
-        return original(config, data, ids, st, bg)
-
-    monkeypatch.setattr(trainer_module, "_train_step", wrapped)
 
 
 def test_resume_matches_uninterrupted(tiny_scene, tmp_path: Path,
