@@ -73,19 +73,25 @@ def _finite_or_none(value: object) -> float | None:
 def integer(value: object, where: str, error: type[ValueError] = ValueError,
             low: int = 0, high: int = 2**63 - 1) -> int:
     """``value`` if it is a JSON integer in ``[low, high]`` (``3.0`` and ``True`` are not)."""
-    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
-        return value
-    raise error(f"{where}: expected an integer in [{low}, {high}], found {shown(value)}")
+    if not _is_integer_in(value, low, high):
+        raise error(f"{where}: expected an integer in [{low}, {high}], found {shown(value)}")
+    return value
 
 
 def integers(value: object, where: str, error: type[ValueError] = ValueError,
              low: int = 0, high: int = 2**63 - 1) -> list[int]:
-    """``value`` if it is a list of JSON integers in ``[low, high]``."""
+    """``value`` if it is a list of JSON integers in ``[low, high]``; the error names the
+    first bad index."""
     if not isinstance(value, list):
         raise error(f"{where}: expected a list of integers, found {shown(value)}")
     for i, v in enumerate(value):
-        integer(v, f"{where}[{i}]", error, low, high)
+        if not _is_integer_in(v, low, high):
+            raise error(f"{where}[{i}]: expected an integer in [{low}, {high}], found {shown(v)}")
     return value
+
+
+def _is_integer_in(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high  # type(True) is bool, not int
 
 
 def string(value: object, where: str, error: type[ValueError] = ValueError) -> str:
