@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +86,9 @@ def load_scannet_array_scene(folder: str | Path, scene_id: str) -> ScanNetScene:
     vertices = read_npy(vert_path)
     if vertices.ndim != 2 or vertices.shape[1] < 6:
         raise ValueError(f"{vert_path}: expected [N, 6] xyz rgb, found {vertices.shape}")
-    _check_finite(vertices[:, :6], vert_path, "xyz rgb")
     points = vertices[:, :3].astype(np.float32)
+    colors = vertices[:, 3:6].astype(np.float32)
+    _check_finite(colors, vert_path, "rgb")
     matrix = None
     matrix_path = folder / f"{scene_id}_axis_align_matrix.npy"
     if matrix_path.exists():
@@ -95,6 +97,9 @@ def load_scannet_array_scene(folder: str | Path, scene_id: str) -> ScanNetScene:
             raise ValueError(f"{matrix_path}: expected a [4, 4] matrix, found {matrix.shape}")
         _check_finite(matrix, matrix_path, "matrix")
         points = (points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
+    # checked as stored: a finite float64 beyond 3.4e38 (or one the matrix scales there) is
+    # inf in float32
+    _check_finite(points, vert_path, "xyz (float32, aligned)")
 
     labels = {}
     for name in ("sem_label", "ins_label"):
@@ -124,7 +129,7 @@ def load_scannet_array_scene(folder: str | Path, scene_id: str) -> ScanNetScene:
     return ScanNetScene(
         scene_id=scene_id,
         points=points,
-        colors=vertices[:, 3:6].astype(np.float32),
+        colors=colors,
         semantic_ids=labels.get("sem_label"),
         instance_ids=labels.get("ins_label"),
         boxes=boxes,
@@ -181,7 +186,8 @@ def read_npy(path: str | Path) -> np.ndarray:
             raise ValueError(f"{path}: .npy format version {version}; expected 1.0 or 2.0")
         try:
             shape, fortran, dtype = _HEADER_READERS[version](f)
-        except (ValueError, RecursionError) as err:
+        # numpy evaluates the header as a Python literal (re-tokenized for Python 2 files)
+        except (ValueError, SyntaxError, RecursionError, tokenize.TokenError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ValueError(f"{path}: malformed .npy header ({reason})") from None
         if dtype.hasobject:

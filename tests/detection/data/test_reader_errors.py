@@ -167,7 +167,9 @@ def scene_files(folder: Path, n: int = 4) -> None:
 
 @pytest.mark.parametrize("name, array, message", [
     ("vert", np.array([[0, 0, math.nan, 0, 0, 0]] * 4, np.float32),
-     r"_vert.npy: xyz rgb at index \(0, 2\) is nan; expected finite numbers"),
+     r"_vert.npy: xyz \(float32, aligned\) at index \(0, 2\) is nan; expected finite"),
+    ("vert", np.array([[0, 0, 1e39, 0, 0, 0]] * 4), r"_vert.npy: xyz .* at index \(0, 2\) is inf"),
+    ("vert", np.array([[0, 0, 0, 0, -np.inf, 0]] * 4), r"_vert.npy: rgb at index \(0, 1\) is -inf"),
     ("sem_label", np.array([5, 5, -1, 5]), r"_sem_label.npy: sem_label at index 2 is -1"),
     ("ins_label", np.array([1, 1, 1.5, 1]), r"_ins_label.npy: ins_label at index 2 is 1.5"),
     ("ins_label", np.array([1, 1, 2**40, 1]), r"ins_label at index 2 is 1099511627776; "
