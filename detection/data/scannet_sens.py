@@ -345,9 +345,18 @@ def read_sens_header(path: str | Path) -> SensHeader:
 
 def color_camera(header: SensHeader, where: str) -> CameraModel:
     """The colour camera of the header at the colour image size."""
-    K = header.intrinsic_color
-    return CameraModel(K[0, 0], K[1, 1], K[0, 2], K[1, 2], header.color_width,
-                       header.color_height).check(f"{where} colour intrinsics")
+    return _camera(header.intrinsic_color, header.color_width, header.color_height,
+                   f"{where} colour intrinsics")
+
+
+def depth_camera(header: SensHeader, where: str) -> CameraModel:
+    """The depth camera of the header at the depth image size."""
+    return _camera(header.intrinsic_depth, header.depth_width, header.depth_height,
+                   f"{where} depth intrinsics")
+
+
+def _camera(K: np.ndarray, width: int, height: int, where: str) -> CameraModel:
+    return CameraModel(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height).check(where)
 
 
 def depth_on_color_grid(
@@ -409,6 +418,8 @@ def read_sens_dataset(
         if with_depth and not np.allclose(header.extrinsic_color, header.extrinsic_depth):
             raise DatasetError(f"{path}: with_depth needs the colour and depth cameras to "
                                f"coincide, but their extrinsics differ")
+        # checked like the colour camera: NaN intrinsics would silently give all-zero depth
+        depth_K = depth_camera(header, str(path)).K() if with_depth else None
         for frame in sens.frames(step):
             where = f"{path} frame {frame.index}"
             poses.append(checked_c2w(frame.camera_to_world, where))
@@ -419,8 +430,7 @@ def read_sens_dataset(
             images.append(torch.from_numpy(pixels.astype(np.float32) / 255.0))
             if with_depth:
                 depths.append(torch.from_numpy(depth_on_color_grid(
-                    sens.decode_depth(frame), header.intrinsic_depth[:3, :3], cam.K(),
-                    width, height)))
+                    sens.decode_depth(frame), depth_K, cam.K(), width, height)))
             names.append(f"{frame.index:06d}")
         skipped = list(sens.skipped_poses)
     if skipped:

@@ -29,7 +29,12 @@ from detection.data.scannet_raw import (
     read_mesh_vertices,
     read_segment_indices,
 )
-from detection.data.scannet_sens import MAX_IMAGE_SIDE, SensFormatError, SensStream
+from detection.data.scannet_sens import (
+    MAX_IMAGE_SIDE,
+    SensFormatError,
+    SensStream,
+    read_sens_dataset,
+)
 
 SCENE = "scene0000_00"
 CHAIR = [1.0, 2.0, 0.5, 0.4, 0.4, 1.0, 5]  # VoteNet row: centre, size, NYU40 id 5 (chair)
@@ -186,9 +191,13 @@ def test_scene_arrays_are_checked(tmp_path, name, array, message):
 
 # ---- ScanNet .sens ---------------------------------------------------------------------------
 
-def sens_header(num_frames: int, sizes=(4, 3, 4, 3), color_type: int = 0) -> bytes:
+def sens_header(num_frames: int, sizes=(4, 3, 4, 3), color_type: int = 0,
+                depth_fx: float = 1.0) -> bytes:
     out = struct.pack("<I", 4) + struct.pack("<Q", 2) + b"ab"
-    out += struct.pack("<16f", *np.eye(4).reshape(-1)) * 4
+    depth_k = np.eye(4)
+    depth_k[0, 0] = depth_fx
+    for matrix in (np.eye(4), np.eye(4), depth_k, np.eye(4)):
+        out += struct.pack("<16f", *matrix.reshape(-1))
     out += struct.pack("<ii", color_type, 1) + struct.pack("<4I", *sizes) + struct.pack("<f", 1e3)
     return out + struct.pack("<Q", num_frames)
 
@@ -214,6 +223,16 @@ def test_sens_image_sizes_must_be_plausible(tmp_path):
                                               rf"1..{MAX_IMAGE_SIDE}, got colour 4x3, depth "
                                               rf"2147483648x2147483648"):
         SensStream(path)
+
+
+def test_sens_non_finite_depth_intrinsics_are_refused_with_depth(tmp_path):
+    path = tmp_path / "s.sens"
+    frame = sens_frame(bytes(36), zlib.compress(bytes(24)))
+    path.write_bytes(sens_header(1, depth_fx=math.nan) + frame)
+    assert read_sens_dataset(path).images.shape == (1, 3, 4, 3)  # colour only: depth K unused
+    with pytest.raises(ValueError, match=r"s.sens depth intrinsics: intrinsic 'fx' is not "
+                                         r"finite \(nan\)"):
+        read_sens_dataset(path, with_depth=True)
 
 
 def png_bytes(width: int, height: int) -> bytes:
