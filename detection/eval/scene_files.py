@@ -39,7 +39,7 @@ from detection._read_json_tmp import read_json
 from detection.data.arkitscenes import ANNOTATION_SUFFIX, read_arkitscenes_annotation
 from detection.data.boxes import Boxes3D
 from detection.data.classes import dataset_classes
-from detection.data.json_fields import finite_number, finite_numbers, json_object
+from detection.data.json_fields import finite_number, finite_numbers, json_object, shown
 from detection.data.scannet_arrays import list_scannet_array_scenes, load_scannet_array_boxes
 from splat3d.data.errors import DatasetWarning
 from splat3d.fileio import atomic_path
@@ -109,7 +109,7 @@ def _scene_boxes(data: object, path: Path, dataset: str, with_scores: bool) -> t
         label = item.get("label")
         if not isinstance(label, str) or label not in classes:
             raise BoxFileError(
-                f"{where}.label: {label!r} is not a {dataset} class; expected one of "
+                f"{where}.label: {shown(label)} is not a {dataset} class; expected one of "
                 f"{', '.join(classes)}"
             )
         if with_scores:
