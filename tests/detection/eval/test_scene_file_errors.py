@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -121,21 +122,22 @@ def test_stray_json_in_prediction_folder_is_named(tmp_path, payload):
         evaluate_detections(pred, gt)
 
 
-# The skip note is checked above; here it is silenced, since how main() shows warnings is the
-# CLI's business and must not change what this test sees.
-@pytest.mark.filterwarnings("ignore::splat3d.data.errors.DatasetWarning")
 def test_eval_det_cli_out_inside_pred_runs_twice_and_stray_file_is_one_line(tmp_path, capsys):
     gt, pred = folders(tmp_path)
     args = ["eval-det", "--pred", str(pred), "--gt", str(gt), "--out", str(pred / "metrics.json")]
-    main(args)
-    first = capsys.readouterr().out
-    main(args)  # metrics.json is in --pred now
-    assert capsys.readouterr().out == first and "mAP" in first
-    assert json.loads((pred / "metrics.json").read_text())["mAP@0.5"] == 1.0
-
-    (pred / "notes.json").write_text('{"comment": "stray"}')
-    with pytest.raises(SystemExit) as info:
+    # The skip note is checked above; here it is silenced, since how main() shows warnings is
+    # the CLI's business and must not change what this test sees.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatasetWarning)
         main(args)
+        first = capsys.readouterr().out
+        main(args)  # metrics.json is in --pred now
+        assert capsys.readouterr().out == first and "mAP" in first
+        assert json.loads((pred / "metrics.json").read_text())["mAP@0.5"] == 1.0
+
+        (pred / "notes.json").write_text('{"comment": "stray"}')
+        with pytest.raises(SystemExit) as info:
+            main(args)
     assert info.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("splat3d: error: ") and "notes.json: not a prediction scene file" in line
