@@ -86,9 +86,6 @@ def load_scannet_array_scene(folder: str | Path, scene_id: str) -> ScanNetScene:
     vertices = read_npy(vert_path)
     if vertices.ndim != 2 or vertices.shape[1] < 6:
         raise ValueError(f"{vert_path}: expected [N, 6] xyz rgb, found {vertices.shape}")
-    points = vertices[:, :3].astype(np.float32)
-    colors = vertices[:, 3:6].astype(np.float32)
-    _check_finite(colors, vert_path, "rgb")
     matrix = None
     matrix_path = folder / f"{scene_id}_axis_align_matrix.npy"
     if matrix_path.exists():
@@ -96,9 +93,15 @@ def load_scannet_array_scene(folder: str | Path, scene_id: str) -> ScanNetScene:
         if matrix.shape != (4, 4):
             raise ValueError(f"{matrix_path}: expected a [4, 4] matrix, found {matrix.shape}")
         _check_finite(matrix, matrix_path, "matrix")
-        points = (points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
-    # checked as stored: a finite float64 beyond 3.4e38 (or one the matrix scales there) is
-    # inf in float32
+    # Values are checked as stored: a finite float64 beyond 3.4e38 (or one the matrix scales
+    # there) is inf in float32, which the checks below report instead of numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        points = vertices[:, :3].astype(np.float32)
+        colors = vertices[:, 3:6].astype(np.float32)
+        if matrix is not None:
+            points = (points.astype(np.float64) @ matrix[:3, :3].T
+                      + matrix[:3, 3]).astype(np.float32)
+    _check_finite(colors, vert_path, "rgb")
     _check_finite(points, vert_path, "xyz (float32, aligned)")
 
     labels = {}
