@@ -17,17 +17,23 @@ def read_json(path: str | os.PathLike) -> Any:
     """The parsed JSON document in ``path``.
 
     Raises:
-        FileNotFoundError: when ``path`` does not exist.
-        ValueError: one line naming the file for malformed JSON, a document nested too
-            deeply for the parser, or bytes that are not UTF-8.
+        FileNotFoundError: when ``path`` does not exist (other ``OSError`` when unreadable).
+        ValueError: one line naming the file for invalid JSON (with line and column), bytes
+            that are not UTF-8, a document nested too deeply for the parser, or an integer
+            literal beyond Python's int-conversion limit. Worded as ``splat3d.fileio``'s.
     """
     path = Path(path)
-    data = path.read_bytes()
     try:
-        return json.loads(data.decode("utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason}); "
+                         f"expected JSON") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON ({err})") from None
+        raise ValueError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
+                         f"{err.msg}") from None
     except RecursionError:
         raise ValueError(f"{path}: JSON nested too deeply to read") from None
+    except ValueError as err:  # an integer literal beyond sys.get_int_max_str_digits()
+        raise ValueError(f"{path}: unreadable JSON value: {err}") from None

@@ -77,7 +77,7 @@ def read_arkitscenes_annotation(path: str | Path) -> ARKitScenesAnnotation:
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: naming the file, the entry and the field for malformed JSON, missing or
+        ValueError: naming the file, the entry and the field for invalid JSON, missing or
             mistyped fields, wrong vector lengths, non-finite numbers, negative lengths,
             non-orthonormal axes or a box tilted more than :data:`MAX_TILT_DEG` from upright.
     """
@@ -147,7 +147,7 @@ def read_arkitscenes_split(csv_path: str | Path) -> dict[str, tuple[str, ...]]:
                     raise ValueError(f"{csv_path}: line {reader.line_num}: too few columns")
                 folds.setdefault(row["fold"], []).append(row["video_id"])
     except UnicodeDecodeError as err:
-        raise ValueError(f"{csv_path}: not UTF-8 text ({err.reason})") from None
+        raise ValueError(f"{csv_path}: not a UTF-8 text file ({err.reason})") from None
     except csv.Error as err:
         raise ValueError(f"{csv_path}: malformed CSV ({err})") from None
     return {fold: tuple(ids) for fold, ids in folds.items()}

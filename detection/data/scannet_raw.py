@@ -67,7 +67,7 @@ def read_label_map(tsv_path: str | Path) -> dict[str, int]:
                     raise ValueError(f"{tsv_path}:{reader.line_num}: nyu40id {nyu40!r} is not "
                                      "an integer") from None
     except UnicodeDecodeError as err:
-        raise ValueError(f"{tsv_path}: not UTF-8 text ({err.reason})") from None
+        raise ValueError(f"{tsv_path}: not a UTF-8 text file ({err.reason})") from None
     except csv.Error as err:
         raise ValueError(f"{tsv_path}: malformed TSV ({err})") from None
     return mapping
@@ -83,7 +83,7 @@ def read_axis_alignment(meta_path: str | Path) -> np.ndarray:
     try:
         text = meta_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{meta_path}: not UTF-8 text ({err.reason})") from None
+        raise ValueError(f"{meta_path}: not a UTF-8 text file ({err.reason})") from None
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and key.strip() == "axisAlignment":

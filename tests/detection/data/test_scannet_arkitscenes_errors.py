@@ -315,8 +315,8 @@ def test_arkitscenes_annotation_extra_fields_ignored_skipped_typed(tmp_path):
 
 @pytest.mark.parametrize("payload, message", [
     (b"[" * 100000 + b"]" * 100000, r"_3dod_annotation.json: JSON nested too deeply to read"),
-    (b'{"data": [], "x": "\xff"}', r"_3dod_annotation.json: not UTF-8 text"),
-    (b'{"data": [', r"_3dod_annotation.json: malformed JSON"),
+    (b'{"data": [], "x": "\xff"}', r"_3dod_annotation.json: not a UTF-8 text file"),
+    (b'{"data": [', r"_3dod_annotation.json: invalid JSON at line 1"),
 ], ids=["deep", "latin1", "truncated"])
 def test_arkitscenes_annotation_unreadable_json(tmp_path, payload, message):
     path = tmp_path / "41254925_3dod_annotation.json"
@@ -328,7 +328,7 @@ def test_arkitscenes_annotation_unreadable_json(tmp_path, payload, message):
 def test_arkitscenes_split_csv_errors(tmp_path):
     path = tmp_path / "split.csv"
     path.write_bytes(b"video_id,fold\n1,\xffTraining\n")
-    with pytest.raises(ValueError, match=r"split.csv: not UTF-8 text"):
+    with pytest.raises(ValueError, match=r"split.csv: not a UTF-8 text file"):
         read_arkitscenes_split(path)
     path.write_text("video_id,visit_id,fold\n1\n")
     with pytest.raises(ValueError, match=r"split.csv: line 2: too few columns"):
@@ -406,7 +406,7 @@ def test_axis_alignment_must_be_finite_and_label_map_utf8(tmp_path):
         read_axis_alignment(meta)
     tsv = tmp_path / "labels.tsv"
     tsv.write_bytes(b"raw_category\tnyu40id\nchair\t5\n\xff\t3\n")
-    with pytest.raises(ValueError, match=r"labels.tsv: not UTF-8 text"):
+    with pytest.raises(ValueError, match=r"labels.tsv: not a UTF-8 text file"):
         read_label_map(tsv)
     tsv.write_text("raw_category\tnyu40id\nchair\n")
     with pytest.raises(ValueError, match=r"labels.tsv:2: nyu40id None is not an integer"):

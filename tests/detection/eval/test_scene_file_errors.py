@@ -71,9 +71,11 @@ def test_unknown_box_field_is_refused(tmp_path):
 
 @pytest.mark.parametrize("payload, message", [
     (b"[" * 100000, r"pred.json: JSON nested too deeply to read"),
-    (b'{"scene": "\xe9", "boxes": []}', r"pred.json: not UTF-8 text"),
-    (b"", r"pred.json: malformed JSON"),
-], ids=["deep", "latin1", "empty"])
+    (b'{"scene": "\xe9", "boxes": []}', r"pred.json: not a UTF-8 text file"),
+    (b"", r"pred.json: invalid JSON at line 1"),
+    (b'{"scene": "s", "boxes": [{"yaw": ' + b"1" * 5000 + b"}]}",
+     r"pred.json: unreadable JSON value"),  # beyond Python's int-conversion digit limit
+], ids=["deep", "latin1", "empty", "long-int"])
 def test_unreadable_json_is_one_line_naming_the_file(tmp_path, payload, message):
     path = tmp_path / "pred.json"
     path.write_bytes(payload)
