@@ -11,6 +11,8 @@ Modules, one concept each:
 * :mod:`~detection.data.arkitscenes` - ARKitScenes 3DOD annotations and the official split.
 * :mod:`~detection.data.arkitscenes_frames` - ARKitScenes ``lowres_wide`` frames, ``.pincam``,
   ``.traj`` poses -> SceneDataset.
+* :mod:`~detection.data.json_fields` - typed, finite-checked access to parsed JSON fields, shared
+  by the JSON readers here and in :mod:`detection.eval`.
 """
 
 from detection.data.arkitscenes import (

@@ -18,20 +18,25 @@ box is ``(centroid, axesLengths, yaw)`` with ``yaw = atan2(row0.y, row0.x)``. Th
 
 Labels are normalised as the official code does (spaces, ``-`` and ``/`` become ``_``);
 boxes whose label is not one of the 17 classes are skipped and reported, as there.
+
+The reader checks every field it uses (type, vector length, finite numbers) and names the
+file, the entry and the field when one is missing or malformed; fields it does not use are
+ignored, as the official files carry many (``attributes``, ``segments.obb``, ...).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from detection._read_json_tmp import read_json
 from detection.data.boxes import Boxes3D
 from detection.data.classes import ARKITSCENES_CLASSES
+from detection.data.json_fields import field, finite_numbers, json_object, shown, string
 
 ANNOTATION_SUFFIX = "_3dod_annotation.json"
 MAX_TILT_DEG = 5.0
@@ -71,35 +76,38 @@ def read_arkitscenes_annotation(path: str | Path) -> ARKitScenesAnnotation:
     """Boxes of one ``<video_id>_3dod_annotation.json``.
 
     Raises:
-        ValueError: naming the file and the entry for malformed JSON, missing fields, wrong
-            vector lengths, non-orthonormal axes or a box tilted more than
-            :data:`MAX_TILT_DEG` from upright.
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: naming the file, the entry and the field for invalid JSON, missing or
+            mistyped fields, wrong vector lengths, non-finite numbers, negative lengths,
+            non-orthonormal axes or a box tilted more than :data:`MAX_TILT_DEG` from upright.
     """
     path = Path(path)
     name = path.name
     video_id = name[: -len(ANNOTATION_SUFFIX)] if name.endswith(ANNOTATION_SUFFIX) else path.stem
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON ({err})") from None
+    data = read_json(path)
     entries = data.get("data") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise ValueError(f"{path}: expected an object with a 'data' list")
+    skipped = data.get("skipped", False)
+    if not isinstance(skipped, bool):
+        raise ValueError(f"{path}: skipped: expected true or false, found {shown(skipped)}")
 
     params, labels, uids, ignored = [], [], [], []
     for i, entry in enumerate(entries):
         where = f"{path}: data[{i}]"
-        try:
-            label = normalize_label(str(entry["label"]))
-            obb = entry["segments"]["obbAligned"]
-            centroid = _vector(obb["centroid"], 3, f"{where}.segments.obbAligned.centroid")
-            lengths = _vector(obb["axesLengths"], 3, f"{where}.segments.obbAligned.axesLengths")
-            axes = _vector(obb["normalizedAxes"], 9, f"{where}.segments.obbAligned.normalizedAxes")
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{where}: missing field {err}") from None
+        json_object(entry, where)
+        label = normalize_label(string(field(entry, "label", where), f"{where}.label"))
+        segments = json_object(field(entry, "segments", where), f"{where}.segments")
+        at = f"{where}.segments.obbAligned"
+        obb = json_object(field(segments, "obbAligned", where), at)
+        centroid = np.array(finite_numbers(field(obb, "centroid", where), 3, f"{at}.centroid"))
+        lengths = np.array(finite_numbers(field(obb, "axesLengths", where), 3,
+                                          f"{at}.axesLengths"))
+        axes = np.array(finite_numbers(field(obb, "normalizedAxes", where), 9,
+                                       f"{at}.normalizedAxes"))
         if (lengths < 0).any():
-            raise ValueError(f"{where}: negative axesLengths {lengths.tolist()}")
+            raise ValueError(f"{at}.axesLengths: expected lengths >= 0, found "
+                             f"{lengths.tolist()} (negative axesLengths)")
         if label not in _CLASS_INDEX:
             ignored.append(label)
             continue
@@ -111,7 +119,7 @@ def read_arkitscenes_annotation(path: str | Path) -> ARKitScenesAnnotation:
         video_id=video_id,
         boxes=boxes,
         uids=tuple(uids),
-        skipped=bool(data.get("skipped", False)),
+        skipped=skipped,
         ignored_labels=tuple(ignored),
     )
 
@@ -128,21 +136,21 @@ def read_arkitscenes_split(csv_path: str | Path) -> dict[str, tuple[str, ...]]:
     """
     csv_path = Path(csv_path)
     folds: dict[str, list[str]] = {}
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"video_id", "fold"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{csv_path}: missing column(s) {sorted(missing)}")
-        for row in reader:
-            folds.setdefault(row["fold"], []).append(row["video_id"])
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = {"video_id", "fold"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{csv_path}: missing column(s) {sorted(missing)}")
+            for row in reader:
+                if row["fold"] is None or row["video_id"] is None:
+                    raise ValueError(f"{csv_path}: line {reader.line_num}: too few columns")
+                folds.setdefault(row["fold"], []).append(row["video_id"])
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{csv_path}: not a UTF-8 text file ({err.reason})") from None
+    except csv.Error as err:
+        raise ValueError(f"{csv_path}: malformed CSV ({err})") from None
     return {fold: tuple(ids) for fold, ids in folds.items()}
-
-
-def _vector(value: object, size: int, where: str) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float64).reshape(-1)
-    if array.shape != (size,) or not np.isfinite(array).all():
-        raise ValueError(f"{where}: expected {size} finite numbers, found {value!r}")
-    return array
 
 
 def _upright_yaw(axes: np.ndarray, where: str) -> float:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -56,6 +57,7 @@ PINCAM_OFFSET = 0.001
 DEPTH_SCALE = 0.001
 """``lowres_depth`` PNGs store millimetres."""
 FRAMES_SUFFIX = "_frames"
+_TIMESTAMP = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -236,12 +238,10 @@ def read_arkitscenes_frames(
     stamps = []
     for image in colour:
         prefix, _, stamp = image.stem.rpartition("_")
-        try:
-            float(stamp)
-        except ValueError:
-            stamp = ""
-        if prefix != video_id or not stamp:
-            raise DatasetError(f"{image}: expected a file name {video_id}_<seconds>.png")
+        # digits only: float() would also take "nan", "inf" and "1_0", which match no pose
+        if prefix != video_id or not _TIMESTAMP.fullmatch(stamp):
+            raise DatasetError(f"{image}: expected a file name {video_id}_<seconds>.png with "
+                               f"<seconds> like 1234.567, found {image.name!r}")
         stamps.append(stamp)
     if not colour:
         raise DatasetError(f"{folder / 'lowres_wide'}: no .png frames")

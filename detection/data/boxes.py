@@ -86,6 +86,31 @@ class Boxes3D:
         return np.prod(self.params[:, 3:6], axis=1)
 
 
+BOX_FIELDS: tuple[tuple[str, slice], ...] = (
+    ("center", slice(0, 3)), ("size", slice(3, 6)), ("yaw", slice(6, 7)),
+)
+"""Name and columns of each field of a ``[K, 7]`` box row, as error messages name them."""
+
+
+def check_box_values(params: Float[np.ndarray, "K 7"], where: str) -> None:
+    """Raise ``ValueError`` naming ``where``, the first bad row and its field unless every
+    centre, size and yaw is finite and every size is ``>= 0``.
+
+    Readers call this on the rows of a file before building :class:`Boxes3D`, so a NaN
+    ground-truth box never reaches the evaluation (a NaN box matches nothing and silently
+    lowers AP; a negative size gives a negative volume and an IoU outside ``[0, 1]``).
+    """
+    for name, cols in BOX_FIELDS:
+        bad = ~np.isfinite(params[:, cols]).all(axis=1)
+        if name == "size":
+            bad |= (params[:, cols] < 0).any(axis=1)
+        if bad.any():
+            k = int(np.argmax(bad))
+            expected = "finite numbers >= 0" if name == "size" else "finite numbers"
+            raise ValueError(f"{where}: row {k} {name}: expected {expected}, found "
+                             f"{params[k, cols].tolist()}")
+
+
 def bev_corners(params: Float[np.ndarray, "K 7"]) -> Float[np.ndarray, "K 4 2"]:
     """Bird's-eye-view corners of each box, counter-clockwise, starting at ``(+dx/2, +dy/2)``.
 

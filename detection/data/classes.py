@@ -23,6 +23,9 @@ SCANNET_NYU40_IDS: tuple[int, ...] = (
 )  # fmt: skip
 """NYU40 id of each entry of :data:`SCANNET_CLASSES` (same order)."""
 
+NYU40_MAX = 40
+"""Largest NYU40 id (ids are ``1..40``; ``0`` marks unannotated points in ScanNet files)."""
+
 SCANNET_NYU40_TO_CLASS: dict[int, int] = {nyu: i for i, nyu in enumerate(SCANNET_NYU40_IDS)}
 """NYU40 id -> index into :data:`SCANNET_CLASSES`; ids not listed are not benchmark classes."""
 

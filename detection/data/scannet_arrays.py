@@ -15,12 +15,20 @@ Files per scene, in one folder (``<id>`` is e.g. ``scene0000_00``):
 ``<id>_axis_align_matrix.npy``          mmdetection3d only: ``[4, 4]`` alignment of the points.
 ======================================  =====================================================
 
+Every file is read by :func:`read_npy`, which refuses anything but a plain numeric ``.npy``
+array (pickled object arrays, ``.npz`` archives, truncated or padded files) before reading the
+data, then each array is checked for its shape, integer labels and finite values, so a
+corrupt file is a one-line ``ValueError`` naming it and the field, never a traceback.
+
 Sources: VoteNet (Qi et al., ICCV 2019) ``scannet/batch_load_scannet_data.py``;
 mmdetection3d ``data/scannet/batch_load_scannet_data.py``.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +62,7 @@ def load_scannet_array_boxes(folder: str | Path, scene_id: str) -> Boxes3D:
         ValueError: naming the file for a wrong array shape.
     """
     path = _box_file(Path(folder), scene_id)
-    return boxes_from_nyu40_rows(_load(path), str(path))
+    return boxes_from_nyu40_rows(read_npy(path), str(path))
 
 
 def load_scannet_array_scene(folder: str | Path, scene_id: str) -> ScanNetScene:
@@ -75,46 +83,56 @@ def load_scannet_array_scene(folder: str | Path, scene_id: str) -> ScanNetScene:
     vert_path = folder / f"{scene_id}_vert{suffix}.npy"
     if not vert_path.exists():
         raise FileNotFoundError(f"no {scene_id}_vert.npy or {scene_id}_vert_all.npy in {folder}")
-    vertices = _load(vert_path)
+    vertices = read_npy(vert_path)
     if vertices.ndim != 2 or vertices.shape[1] < 6:
         raise ValueError(f"{vert_path}: expected [N, 6] xyz rgb, found {vertices.shape}")
-    points = vertices[:, :3].astype(np.float32)
     matrix = None
     matrix_path = folder / f"{scene_id}_axis_align_matrix.npy"
     if matrix_path.exists():
-        matrix = _load(matrix_path).astype(np.float64)
+        matrix = read_npy(matrix_path).astype(np.float64)
         if matrix.shape != (4, 4):
             raise ValueError(f"{matrix_path}: expected a [4, 4] matrix, found {matrix.shape}")
-        points = (points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
+        _check_finite(matrix, matrix_path, "matrix")
+    # Values are checked as stored: a finite float64 beyond 3.4e38 (or one the matrix scales
+    # there) is inf in float32, which the checks below report instead of numpy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        points = vertices[:, :3].astype(np.float32)
+        colors = vertices[:, 3:6].astype(np.float32)
+        if matrix is not None:
+            points = (points.astype(np.float64) @ matrix[:3, :3].T
+                      + matrix[:3, 3]).astype(np.float32)
+    _check_finite(colors, vert_path, "rgb")
+    _check_finite(points, vert_path, "xyz (float32, aligned)")
 
     labels = {}
     for name in ("sem_label", "ins_label"):
         path = folder / f"{scene_id}_{name}{suffix}.npy"
         if path.exists():
-            values = _load(path)
+            values = read_npy(path)
             if values.shape != (len(points),):
                 raise ValueError(
                     f"{path}: expected [{len(points)}] labels to match {vert_path.name}, "
                     f"found {values.shape}"
                 )
-            labels[name] = values.astype(np.uint32)
+            labels[name] = _check_ids(values, path, name).astype(np.uint32)
 
     boxes, box_ids = None, None
     if any((folder / f"{scene_id}{s}").exists() for s in _BOX_SUFFIXES):
         box_path = _box_file(folder, scene_id)
-        rows = _load(box_path)
+        rows = read_npy(box_path)
         boxes = boxes_from_nyu40_rows(rows, str(box_path))
         idx_path = folder / f"{scene_id}_bbox_idx.npy"
         if idx_path.exists():
-            ids = _load(idx_path)
+            ids = read_npy(idx_path)
             if ids.shape != (len(rows),):
                 raise ValueError(f"{idx_path}: expected [{len(rows)}] ids, found {ids.shape}")
+            _check_ids(ids, idx_path, "instance id")
             box_ids = ids[np.isin(rows[:, 6], SCANNET_NYU40_IDS)].astype(np.int64)
 
     return ScanNetScene(
         scene_id=scene_id,
         points=points,
-        colors=vertices[:, 3:6].astype(np.float32),
+        colors=colors,
         semantic_ids=labels.get("sem_label"),
         instance_ids=labels.get("ins_label"),
         boxes=boxes,
@@ -131,8 +149,83 @@ def _box_file(folder: Path, scene_id: str) -> Path:
     raise FileNotFoundError(f"no {scene_id}_bbox.npy or {scene_id}_aligned_bbox.npy in {folder}")
 
 
-def _load(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as err:  # pickled object arrays, truncated files
-        raise ValueError(f"{path}: not a plain NumPy array file ({err})") from err
+NPY_MAGIC = b"\x93NUMPY"
+"""First six bytes of every ``.npy`` file (NumPy's ``format.py``)."""
+_ZIP_MAGIC = b"PK\x03\x04"
+_NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+_ID_MAX = 2**32 - 1  # labels and ids are stored as uint32 by VoteNet
+
+
+def read_npy(path: str | Path) -> np.ndarray:
+    """The numeric array of a ``.npy`` file, validated before its data is read.
+
+    The header is parsed first (NumPy's own header reader, which evaluates literals only);
+    the data is read only if the dtype is a plain number type and the shape accounts for
+    exactly the bytes that follow, so a header claiming ``10**12`` elements cannot make us
+    allocate them. Object (pickled) arrays are refused without being unpickled.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: naming the file for an empty file, a ``.npz`` archive or any other
+            non-``.npy`` content, a malformed header, a non-numeric dtype, or a size that does
+            not match the header.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        prefix = f.read(8)
+        if prefix[:6] != NPY_MAGIC:
+            if not prefix:
+                raise ValueError(f"{path}: empty file; expected a .npy array")
+            if prefix[:4] == _ZIP_MAGIC:
+                raise ValueError(f"{path}: a .npz/zip archive, not a .npy array; save the "
+                                 "array with np.save")
+            raise ValueError(f"{path}: not a .npy file (first bytes {prefix!r}, expected "
+                             f"{NPY_MAGIC!r})")
+        version = tuple(prefix[6:8])
+        if version not in _HEADER_READERS:
+            raise ValueError(f"{path}: .npy format version {version}; expected 1.0 or 2.0")
+        try:
+            shape, fortran, dtype = _HEADER_READERS[version](f)
+        # numpy evaluates the header as a Python literal (re-tokenized for Python 2 files)
+        except (ValueError, SyntaxError, RecursionError, tokenize.TokenError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"{path}: malformed .npy header ({reason})") from None
+        if dtype.hasobject:
+            raise ValueError(f"{path}: holds Python objects (dtype {dtype}), which would need "
+                             "unpickling; refused, expected a numeric array")
+        if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.shape:
+            raise ValueError(f"{path}: dtype {dtype}; expected a numeric array (bool, int, "
+                             "uint or float)")
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{path}: header shape {shape} has a negative dimension")
+        count = math.prod(shape)
+        expected, found = count * dtype.itemsize, size - f.tell()
+        if expected != found:
+            raise ValueError(f"{path}: header shape {shape} of {dtype} needs {expected} data "
+                             f"bytes, found {found} (truncated or not a .npy file?)")
+        flat = np.empty(count, dtype=dtype)
+        if f.readinto(flat.view(np.uint8)) != expected:
+            raise ValueError(f"{path}: file shrank while being read")
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+
+
+def _check_finite(values: np.ndarray, path: Path, field: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{path}: {field} at index {index} is {values[index]}; expected "
+                         "finite numbers")
+
+
+def _check_ids(values: np.ndarray, path: Path, field: str) -> np.ndarray:
+    """``values`` if every entry is a whole number in ``0..2**32-1`` (uint32 ids)."""
+    as_float = values.astype(np.float64)  # one comparison for bool, int and float files
+    bad = ~((as_float >= 0) & (as_float <= _ID_MAX) & (as_float == np.round(as_float)))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(f"{path}: {field} at index {k} is {values[k]}; expected an integer "
+                         f"in 0..{_ID_MAX}")
+    return values

@@ -27,18 +27,21 @@ step for step, because the boxes of the benchmark are defined by it:
 Two cases where VoteNet fails with an exception get a defined answer here: an object
 whose ``segments`` list is empty gets no box, and a missing ``axisAlignment`` line means
 the identity (mmdetection3d's choice for test scans). Unknown raw labels and segments
-missing from the segment file raise :class:`ValueError` naming the file.
+missing from the segment file raise :class:`ValueError` naming the file, as does any
+malformed field (a non-integer segment id, a non-finite alignment matrix, ...).
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import math
 from pathlib import Path
 
 import numpy as np
-from plyfile import PlyData
+from plyfile import PlyData, PlyParseError
 
+from detection._read_json_tmp import read_json
+from detection.data.json_fields import field, integer, integers, json_object, shown, string
 from detection.data.scannet_scene import ScanNetScene, boxes_from_nyu40_rows, instance_boxes
 
 
@@ -50,18 +53,23 @@ def read_label_map(tsv_path: str | Path) -> dict[str, int]:
     """
     tsv_path = Path(tsv_path)
     mapping: dict[str, int] = {}
-    with open(tsv_path, newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t")
-        missing = {"raw_category", "nyu40id"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{tsv_path}: missing column(s) {sorted(missing)}")
-        for line, row in enumerate(reader, start=2):
-            try:
-                mapping[row["raw_category"]] = int(row["nyu40id"])
-            except ValueError:
-                raise ValueError(
-                    f"{tsv_path}:{line}: nyu40id {row['nyu40id']!r} is not an integer"
-                ) from None
+    try:
+        with open(tsv_path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            missing = {"raw_category", "nyu40id"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{tsv_path}: missing column(s) {sorted(missing)}")
+            for row in reader:
+                raw, nyu40 = row["raw_category"], row["nyu40id"]
+                try:
+                    mapping[raw] = int(nyu40)
+                except (TypeError, ValueError):  # None: a row with too few columns
+                    raise ValueError(f"{tsv_path}:{reader.line_num}: nyu40id {nyu40!r} is not "
+                                     "an integer") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{tsv_path}: not a UTF-8 text file ({err.reason})") from None
+    except csv.Error as err:
+        raise ValueError(f"{tsv_path}: malformed TSV ({err})") from None
     return mapping
 
 
@@ -69,18 +77,23 @@ def read_axis_alignment(meta_path: str | Path) -> np.ndarray:
     """The ``[4, 4]`` ``axisAlignment`` matrix of a scan's ``<id>.txt``; identity if absent.
 
     Raises:
-        ValueError: naming the file when the line does not hold 16 numbers.
+        ValueError: naming the file when the line does not hold 16 finite numbers.
     """
     meta_path = Path(meta_path)
-    for line in meta_path.read_text().splitlines():
+    try:
+        text = meta_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{meta_path}: not a UTF-8 text file ({err.reason})") from None
+    for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and key.strip() == "axisAlignment":
             try:
                 numbers = [float(v) for v in value.split()]
             except ValueError:
                 numbers = []
-            if len(numbers) != 16:
-                raise ValueError(f"{meta_path}: axisAlignment must hold 16 numbers: {line!r}")
+            if len(numbers) != 16 or not all(math.isfinite(v) for v in numbers):
+                raise ValueError(f"{meta_path}: axisAlignment must hold 16 numbers, all finite; "
+                                 f"found {shown(line)}")
             return np.array(numbers, dtype=np.float64).reshape(4, 4)
     return np.eye(4)
 
@@ -88,7 +101,13 @@ def read_axis_alignment(meta_path: str | Path) -> np.ndarray:
 def read_mesh_vertices(ply_path: str | Path) -> np.ndarray:
     """``[N, 6]`` float32 ``x y z red green blue`` of a ScanNet mesh (colours 0..255)."""
     ply_path = Path(ply_path)
-    vertex = PlyData.read(str(ply_path))["vertex"].data
+    try:
+        ply = PlyData.read(str(ply_path))
+    except (PlyParseError, UnicodeDecodeError) as err:
+        raise ValueError(f"{ply_path}: not a readable PLY file ({err})") from None
+    if "vertex" not in [el.name for el in ply.elements]:
+        raise ValueError(f"{ply_path}: no 'vertex' element")
+    vertex = ply["vertex"].data
     names = ("x", "y", "z", "red", "green", "blue")
     missing = [n for n in names if n not in vertex.dtype.names]
     if missing:
@@ -99,29 +118,35 @@ def read_mesh_vertices(ply_path: str | Path) -> np.ndarray:
 def read_segment_indices(segs_path: str | Path) -> np.ndarray:
     """``[N]`` int64 over-segment id of each mesh vertex (``segIndices``)."""
     segs_path = Path(segs_path)
-    data = _read_json(segs_path)
+    data = read_json(segs_path)
     if not isinstance(data, dict) or "segIndices" not in data:
         raise ValueError(f"{segs_path}: expected an object with a 'segIndices' list")
-    return np.asarray(data["segIndices"], dtype=np.int64)
+    return np.array(integers(data["segIndices"], f"{segs_path}: segIndices"), dtype=np.int64)
 
 
 def read_aggregation(agg_path: str | Path) -> list[tuple[int, str, list[int]]]:
     """``[(instance_id, raw_label, segments), ...]`` in file order; ``instance_id`` is
     ``objectId + 1``. A repeated ``objectId`` keeps its first position and its last
-    segments (VoteNet builds a dict)."""
+    segments (VoteNet builds a dict).
+
+    Raises:
+        ValueError: naming the file, the group and the field when ``objectId`` is not an
+            integer >= 0, ``label`` not a string or ``segments`` not a list of integers.
+    """
     agg_path = Path(agg_path)
-    data = _read_json(agg_path)
+    data = read_json(agg_path)
     groups = data.get("segGroups") if isinstance(data, dict) else None
     if not isinstance(groups, list):
         raise ValueError(f"{agg_path}: expected an object with a 'segGroups' list")
     objects: dict[int, tuple[str, list[int]]] = {}
     for i, group in enumerate(groups):
-        try:
-            objects[int(group["objectId"]) + 1] = (str(group["label"]), list(group["segments"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(
-                f"{agg_path}: segGroups[{i}] needs objectId, label and segments ({err!r})"
-            ) from None
+        where = f"{agg_path}: segGroups[{i}]"
+        json_object(group, where)
+        # objectId + 1 is stored as uint32 instance ids
+        object_id = integer(field(group, "objectId", where), f"{where}.objectId", high=2**32 - 2)
+        label = string(field(group, "label", where), f"{where}.label")
+        segments = integers(field(group, "segments", where), f"{where}.segments")
+        objects[object_id + 1] = (label, segments)
     return [(obj, label, segs) for obj, (label, segs) in objects.items()]
 
 
@@ -211,11 +236,3 @@ def load_scannet_raw_scene(scan_dir: str | Path, label_map_path: str | Path) -> 
         box_instance_ids=box_ids,
         axis_align_matrix=matrix,
     )
-
-
-def _read_json(path: Path) -> object:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON ({err})") from None

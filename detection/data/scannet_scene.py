@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from jaxtyping import Float, Int, UInt
 
-from detection.data.boxes import Boxes3D
-from detection.data.classes import SCANNET_NYU40_TO_CLASS
+from detection.data.boxes import Boxes3D, check_box_values
+from detection.data.classes import NYU40_MAX, SCANNET_NYU40_IDS, SCANNET_NYU40_TO_CLASS
 
 
 @dataclass(frozen=True)
@@ -104,17 +104,24 @@ def boxes_from_nyu40_rows(rows: Float[np.ndarray, "K 7"], source: str) -> Boxes3
 
     Rows whose NYU40 id is not one of the 18 benchmark ids are dropped, which is the filter
     of VoteNet's ``batch_load_scannet_data.py``; files written by that script contain none.
+    Every row is validated first, dropped or not: a NaN centre or an id of ``inf`` means the
+    file is corrupt, not that the box is outside the benchmark.
 
     Raises:
-        ValueError: naming ``source`` for a wrong shape or a non-integer class column.
+        ValueError: naming ``source``, the row and the field for a wrong shape, a class id
+            that is not an integer in ``0..NYU40_MAX``, a non-finite value or a negative size.
     """
     rows = np.asarray(rows, dtype=np.float64)
     if rows.ndim != 2 or rows.shape[1] != 7:
         raise ValueError(f"{source}: expected box rows of shape [K, 7], found {rows.shape}")
     nyu40 = rows[:, 6]
-    if not np.array_equal(nyu40, np.round(nyu40)):
-        raise ValueError(f"{source}: column 6 must hold integer NYU40 ids")
-    keep = np.array([int(i) in SCANNET_NYU40_TO_CLASS for i in nyu40], dtype=bool)
+    bad = ~((nyu40 >= 0) & (nyu40 <= NYU40_MAX) & (nyu40 == np.round(nyu40)))  # NaN is bad
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(f"{source}: row {k} class id (column 6): expected an integer NYU40 id "
+                         f"in 0..{NYU40_MAX}, found {nyu40[k]}")
+    params = np.concatenate([rows[:, :6], np.zeros((len(rows), 1))], axis=1)
+    check_box_values(params, source)
+    keep = np.isin(nyu40, SCANNET_NYU40_IDS)
     labels = np.array([SCANNET_NYU40_TO_CLASS[int(i)] for i in nyu40[keep]], dtype=np.int64)
-    params = np.concatenate([rows[keep, :6], np.zeros((int(keep.sum()), 1))], axis=1)
-    return Boxes3D(params, labels)
+    return Boxes3D(params[keep], labels)

@@ -67,6 +67,10 @@ DEPTH_COMPRESSION = {-1: "unknown", 0: "raw_ushort", 1: "zlib_ushort", 2: "occi_
 """``COMPRESSION_TYPE_DEPTH`` of ``sensorData.h``."""
 MAX_SENSOR_NAME = 1 << 16
 """Longest sensor name accepted; a larger length means the header is not a ``.sens`` one."""
+MAX_IMAGE_SIDE = 1 << 15
+"""Largest image width or height accepted (ScanNet's are 1296x968 and 640x480); a larger one
+means a corrupt header, which must not make :meth:`SensStream.decode_depth` or the dataset
+builder allocate gigabytes."""
 
 _FRAME_HEAD = struct.Struct("<16f4Q")  # pose, two timestamps, two byte counts
 
@@ -188,15 +192,23 @@ def _read_header(r: _Reader) -> SensHeader:
         codes.append(table[code])
     at = r.offset
     cw, ch, dw, dh = r.unpack("4I", "image sizes")
-    if min(cw, ch, dw, dh) < 1:
-        raise SensFormatError(f"{r.path}: image sizes at byte offset {at} must be positive, got "
-                              f"colour {cw}x{ch}, depth {dw}x{dh}")
+    if min(cw, ch, dw, dh) < 1 or max(cw, ch, dw, dh) > MAX_IMAGE_SIDE:
+        raise SensFormatError(f"{r.path}: image sizes at byte offset {at} must be in "
+                              f"1..{MAX_IMAGE_SIDE}, got colour {cw}x{ch}, depth {dw}x{dh}")
     at = r.offset
     (shift,) = r.unpack("f", "depth shift")
     if not (math.isfinite(shift) and shift > 0):
         raise SensFormatError(f"{r.path}: depth shift at byte offset {at} must be a positive "
                               f"number, got {shift}")
+    at = r.offset
     (num_frames,) = r.unpack("Q", "frame count")
+    # Each frame record has a fixed head, so the count is bounded by the bytes that follow.
+    available = r.size - r.offset
+    if num_frames * _FRAME_HEAD.size > available:
+        raise SensFormatError(
+            f"{r.path}: frame count {num_frames} at byte offset {at} needs at least "
+            f"{num_frames * _FRAME_HEAD.size} bytes of frame records, but {available} bytes "
+            f"follow the header (truncated file or corrupt header)")
     return SensHeader(version, name, *matrices, codes[0], codes[1], cw, ch, dw, dh, float(shift),
                       int(num_frames), r.offset)
 
@@ -291,22 +303,26 @@ class SensStream:
                                   f"{h.color_compression!r}")
         try:
             with Image.open(io.BytesIO(frame.color_data)) as im:
-                pixels = np.asarray(im.convert("RGB"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as err:
+                # compare the size before decoding, so a lying image header allocates nothing
+                if im.size != (h.color_width, h.color_height):
+                    raise SensFormatError(f"{where}: image is {im.size[0]}x{im.size[1]} but the "
+                                          f"header says {h.color_width}x{h.color_height}")
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+                ValueError) as err:
+            if isinstance(err, SensFormatError):
+                raise
             raise SensFormatError(f"{where}: not a decodable {h.color_compression} image "
                                   f"({err})") from None
-        if pixels.shape[:2] != (h.color_height, h.color_width):
-            raise SensFormatError(f"{where}: image is {pixels.shape[1]}x{pixels.shape[0]} but "
-                                  f"the header says {h.color_width}x{h.color_height}")
-        return pixels
 
     def decode_depth(self, frame: SensFrame) -> Float[np.ndarray, "H W"]:
         """The frame's depth in metres (stored value / depth shift; 0 = no measurement)."""
         h = self.header
         where = f"{self.path}: frame {frame.index} (byte offset {frame.offset}) depth"
+        expected = 2 * h.depth_width * h.depth_height
         if h.depth_compression == "zlib_ushort":
-            try:
-                raw = zlib.decompress(frame.depth_data)
+            try:  # at most one byte more than expected: a zlib bomb cannot expand further
+                raw = zlib.decompressobj().decompress(frame.depth_data, expected + 1)
             except zlib.error as err:
                 raise SensFormatError(f"{where}: corrupt zlib data ({err})") from None
         elif h.depth_compression == "raw_ushort":
@@ -314,7 +330,6 @@ class SensStream:
         else:
             raise SensFormatError(f"{where}: cannot decode depth compression "
                                   f"{h.depth_compression!r}")
-        expected = 2 * h.depth_width * h.depth_height
         if len(raw) != expected:
             raise SensFormatError(f"{where}: {len(raw)} bytes of uint16 depth, expected "
                                   f"{expected} for {h.depth_width}x{h.depth_height}")
@@ -330,9 +345,18 @@ def read_sens_header(path: str | Path) -> SensHeader:
 
 def color_camera(header: SensHeader, where: str) -> CameraModel:
     """The colour camera of the header at the colour image size."""
-    K = header.intrinsic_color
-    return CameraModel(K[0, 0], K[1, 1], K[0, 2], K[1, 2], header.color_width,
-                       header.color_height).check(f"{where} colour intrinsics")
+    return _camera(header.intrinsic_color, header.color_width, header.color_height,
+                   f"{where} colour intrinsics")
+
+
+def depth_camera(header: SensHeader, where: str) -> CameraModel:
+    """The depth camera of the header at the depth image size."""
+    return _camera(header.intrinsic_depth, header.depth_width, header.depth_height,
+                   f"{where} depth intrinsics")
+
+
+def _camera(K: np.ndarray, width: int, height: int, where: str) -> CameraModel:
+    return CameraModel(K[0, 0], K[1, 1], K[0, 2], K[1, 2], width, height).check(where)
 
 
 def depth_on_color_grid(
@@ -394,6 +418,8 @@ def read_sens_dataset(
         if with_depth and not np.allclose(header.extrinsic_color, header.extrinsic_depth):
             raise DatasetError(f"{path}: with_depth needs the colour and depth cameras to "
                                f"coincide, but their extrinsics differ")
+        # checked like the colour camera: NaN intrinsics would silently give all-zero depth
+        depth_K = depth_camera(header, str(path)).K() if with_depth else None
         for frame in sens.frames(step):
             where = f"{path} frame {frame.index}"
             poses.append(checked_c2w(frame.camera_to_world, where))
@@ -404,8 +430,7 @@ def read_sens_dataset(
             images.append(torch.from_numpy(pixels.astype(np.float32) / 255.0))
             if with_depth:
                 depths.append(torch.from_numpy(depth_on_color_grid(
-                    sens.decode_depth(frame), header.intrinsic_depth[:3, :3], cam.K(),
-                    width, height)))
+                    sens.decode_depth(frame), depth_K, cam.K(), width, height)))
             names.append(f"{frame.index:06d}")
         skipped = list(sens.skipped_poses)
     if skipped:

@@ -17,6 +17,7 @@ from detection.eval.iou3d import (
 )
 from detection.eval.scene_files import (
     BoxFileError,
+    is_metrics_file,
     read_ground_truth_dir,
     read_prediction_dir,
     read_scene_boxes,
@@ -30,6 +31,7 @@ __all__ = [
     "evaluate_boxes",
     "evaluate_detections",
     "format_results_table",
+    "is_metrics_file",
     "paired_box_iou_3d",
     "paired_box_iou_3d_axis_aligned",
     "read_ground_truth_dir",

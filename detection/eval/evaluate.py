@@ -26,6 +26,11 @@ def evaluate_detections(
 
     Args:
         pred_dir: one JSON scene file per scene (format in :mod:`detection.eval.scene_files`).
+            The metrics file this function's results are written to by ``splat3d eval-det
+            --out`` may live here: it is recognised by its keys and skipped with a
+            ``DatasetWarning``, so a user can keep the scores next to the predictions and run
+            the evaluation again. Any other JSON that is not a scene file is an error naming
+            it, rather than a prediction silently left out.
         gt_dir: ground truth as JSON scene files, ScanNet ``*_bbox.npy`` arrays or
             ARKitScenes ``*_3dod_annotation.json`` files.
         dataset: ``"scannet"`` or ``"arkitscenes"``: the class list labels must come from.
@@ -38,9 +43,9 @@ def evaluate_detections(
 
     Raises:
         FileNotFoundError: for missing folders or files.
-        ValueError: for malformed files (naming them) and when the prediction and
-            ground-truth scene sets differ (every ground-truth scene needs a prediction
-            file, possibly with an empty ``boxes`` list).
+        ValueError: for malformed files or non-scene JSON files (naming them and the field),
+            and when the prediction and ground-truth scene sets differ (every ground-truth
+            scene needs a prediction file, possibly with an empty ``boxes`` list).
 
     Example:
         >>> results = evaluate_detections("preds/", "scannet/val_arrays/")  # doctest: +SKIP

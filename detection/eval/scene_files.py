@@ -10,6 +10,16 @@ A scene file holds the boxes of one scene::
 sizes, counter-clockwise yaw about +z in radians). ``yaw`` may be omitted (0, an
 axis-aligned box). ``score`` is required in predictions and ignored in ground truth.
 ``label`` is a class name of the dataset (:data:`detection.data.classes.DATASET_CLASSES`).
+Every number must be finite and sizes ``>= 0``; a box with any other field is refused, since
+a misspelt ``"yaw"`` would otherwise silently read as an axis-aligned box.
+
+A folder of scene files is read file by file (``*.json``, not recursive). The metrics file
+that ``splat3d eval-det --out`` writes is recognised by its keys (``per_class`` and
+``mAP@...``, no ``boxes``) and skipped with a
+:class:`~splat3d.data.errors.DatasetWarning`, so ``--out preds/metrics.json`` next to the
+predictions it scores does not break the next evaluation; any other JSON that is not a scene
+file is an error naming it (it may be a prediction written in another format, which must not
+be silently ignored).
 
 Ground truth can also be read straight from dataset files: ScanNet VoteNet/mmdetection3d
 ``<scene>_bbox.npy`` / ``<scene>_aligned_bbox.npy`` arrays, or ARKitScenes
@@ -20,17 +30,22 @@ Ground truth can also be read straight from dataset files: ScanNet VoteNet/mmdet
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from detection._read_json_tmp import read_json
 from detection.data.arkitscenes import ANNOTATION_SUFFIX, read_arkitscenes_annotation
 from detection.data.boxes import Boxes3D
 from detection.data.classes import dataset_classes
+from detection.data.json_fields import finite_number, finite_numbers, json_object, shown
 from detection.data.scannet_arrays import list_scannet_array_scenes, load_scannet_array_boxes
+from splat3d.data.errors import DatasetWarning
 from splat3d.fileio import atomic_path
+
+BOX_FIELDS = ("center", "size", "yaw", "label", "score")
+"""The fields a box object of a scene file may have."""
 
 
 class BoxFileError(ValueError):
@@ -46,16 +61,33 @@ def read_scene_boxes(path: str | Path, dataset: str, with_scores: bool) -> tuple
         with_scores: require a ``score`` per box (predictions) or ignore it (ground truth).
 
     Raises:
-        BoxFileError: for malformed JSON, a missing or mistyped field, a wrong vector
-            length, a negative size or an unknown label, naming the file and the box.
+        FileNotFoundError: when ``path`` does not exist.
+        BoxFileError: for malformed, too deeply nested or non-UTF-8 JSON, a missing, mistyped
+            or unknown field, a wrong vector length, a non-finite number, a negative size or
+            an unknown label, naming the file, the box and the field.
     """
     path = Path(path)
-    classes = dataset_classes(dataset)
+    return _scene_boxes(_read_box_json(path), path, dataset, with_scores)
+
+
+def is_metrics_file(data: object) -> bool:
+    """True for a parsed metrics file of ``splat3d eval-det --out`` (the
+    :func:`detection.eval.evaluate_detections` dict): ``per_class``, ``mAP@...`` keys, no
+    ``boxes``."""
+    return (isinstance(data, dict) and "boxes" not in data
+            and isinstance(data.get("per_class"), dict)
+            and any(isinstance(k, str) and k.startswith("mAP@") for k in data))
+
+
+def _read_box_json(path: Path) -> object:
     try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise BoxFileError(f"{path}: malformed JSON ({err})") from None
+        return read_json(path)
+    except ValueError as err:
+        raise BoxFileError(str(err)) from None
+
+
+def _scene_boxes(data: object, path: Path, dataset: str, with_scores: bool) -> tuple[str, Boxes3D]:
+    classes = dataset_classes(dataset)
     if not isinstance(data, dict) or not isinstance(data.get("scene"), str) or not data["scene"]:
         raise BoxFileError(f"{path}: expected an object with a non-empty string 'scene'")
     if not isinstance(data.get("boxes"), list):
@@ -64,21 +96,24 @@ def read_scene_boxes(path: str | Path, dataset: str, with_scores: bool) -> tuple
     params, labels, scores = [], [], []
     for i, item in enumerate(data["boxes"]):
         where = f"{path}: boxes[{i}]"
-        if not isinstance(item, dict):
-            raise BoxFileError(f"{where}: expected an object, found {item!r}")
-        center = _numbers(item, "center", 3, where)
-        size = _numbers(item, "size", 3, where)
+        json_object(item, where, BoxFileError)
+        unknown = sorted(set(item) - set(BOX_FIELDS))
+        if unknown:
+            raise BoxFileError(f"{where}: unknown field(s) {unknown}; expected only "
+                               f"{', '.join(BOX_FIELDS)}")
+        center = finite_numbers(item.get("center"), 3, f"{where}.center", BoxFileError)
+        size = finite_numbers(item.get("size"), 3, f"{where}.size", BoxFileError)
         if min(size) < 0:
             raise BoxFileError(f"{where}.size: sizes must be >= 0, found {size}")
-        yaw = _number(item, "yaw", where) if "yaw" in item else 0.0
+        yaw = finite_number(item["yaw"], f"{where}.yaw", BoxFileError) if "yaw" in item else 0.0
         label = item.get("label")
-        if label not in classes:
+        if not isinstance(label, str) or label not in classes:
             raise BoxFileError(
-                f"{where}.label: {label!r} is not a {dataset} class; expected one of "
+                f"{where}.label: {shown(label)} is not a {dataset} class; expected one of "
                 f"{', '.join(classes)}"
             )
         if with_scores:
-            scores.append(_number(item, "score", where))
+            scores.append(finite_number(item.get("score"), f"{where}.score", BoxFileError))
         params.append([*center, *size, yaw])
         labels.append(classes.index(label))
     boxes = Boxes3D(
@@ -108,9 +143,13 @@ def write_scene_boxes(path: str | Path, scene: str, boxes: Boxes3D, dataset: str
 def read_prediction_dir(pred_dir: str | Path, dataset: str) -> dict[str, Boxes3D]:
     """Scene id -> scored boxes, from every ``*.json`` file directly in ``pred_dir``.
 
+    An ``eval-det`` metrics file among them is skipped with a ``DatasetWarning`` (see the
+    module docstring), so the metrics may be written into the prediction folder.
+
     Raises:
-        FileNotFoundError: when ``pred_dir`` is not a folder or holds no JSON file.
-        BoxFileError: for a malformed file, or two files claiming the same scene.
+        FileNotFoundError: when ``pred_dir`` is not a folder or holds no scene file.
+        BoxFileError: for a malformed file, a JSON file that is not a scene file, or two
+            files claiming the same scene.
     """
     return _read_json_dir(Path(pred_dir), dataset, with_scores=True, what="prediction")
 
@@ -160,10 +199,20 @@ def _read_json_dir(folder: Path, dataset: str, with_scores: bool, what: str) -> 
     result: dict[str, Boxes3D] = {}
     source: dict[str, Path] = {}
     for path in paths:
-        scene, boxes = read_scene_boxes(path, dataset, with_scores)
+        data = _read_box_json(path)
+        if is_metrics_file(data):
+            warnings.warn(f"{path}: skipped, an eval-det metrics file, not a {what} scene file",
+                          DatasetWarning, stacklevel=3)
+            continue
+        if not isinstance(data, dict) or not ({"scene", "boxes"} & set(data)):
+            raise BoxFileError(f"{path}: not a {what} scene file (expected an object with "
+                               f"'scene' and 'boxes'); every *.json in {folder} is read as one")
+        scene, boxes = _scene_boxes(data, path, dataset, with_scores)
         if scene in result:
             raise BoxFileError(f"{path}: scene {scene!r} already read from {source[scene]}")
         result[scene], source[scene] = boxes, path
+    if not result:
+        raise FileNotFoundError(f"no {what} scene files in {folder}, only eval-det metrics")
     return result
 
 
@@ -171,22 +220,3 @@ def _require_dataset(dataset: str, expected: str, gt_dir: Path, pattern: str) ->
     dataset_classes(dataset)  # unknown names get the standard error first
     if dataset != expected:
         raise ValueError(f"{gt_dir} holds {pattern} files ({expected}), but dataset={dataset!r}")
-
-
-def _numbers(item: Mapping, key: str, size: int, where: str) -> list[float]:
-    value = item.get(key)
-    ok = isinstance(value, list) and len(value) == size and all(_is_number(v) for v in value)
-    if not ok or not all(math.isfinite(v) for v in value):
-        raise BoxFileError(f"{where}.{key}: expected {size} finite numbers, found {value!r}")
-    return [float(v) for v in value]
-
-
-def _number(item: Mapping, key: str, where: str) -> float:
-    value = item.get(key)
-    if not _is_number(value) or not math.isfinite(value):
-        raise BoxFileError(f"{where}.{key}: expected a finite number, found {value!r}")
-    return float(value)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

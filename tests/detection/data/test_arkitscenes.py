@@ -110,7 +110,7 @@ def test_malformed_annotations_name_file_and_entry(tmp_path):
             read_arkitscenes_annotation(path)
     path = tmp_path / "41069025_3dod_annotation.json"
     path.write_text("{")
-    with pytest.raises(ValueError, match="41069025_3dod_annotation.json: malformed JSON"):
+    with pytest.raises(ValueError, match="41069025_3dod_annotation.json: invalid JSON at line 1"):
         read_arkitscenes_annotation(path)
 
 

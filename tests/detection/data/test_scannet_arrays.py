@@ -118,7 +118,8 @@ def test_bbox_rows_with_other_ids_are_dropped_and_bad_shapes_named(tmp_path):
     np.testing.assert_array_equal(boxes.labels, [SCANNET_CLASSES.index("chair")])
     with pytest.raises(ValueError, match=r"x_bbox.npy: expected box rows of shape \[K, 7\]"):
         boxes_from_nyu40_rows(np.zeros((2, 6)), "x_bbox.npy")
-    with pytest.raises(ValueError, match="integer NYU40 ids"):
+    with pytest.raises(ValueError, match=r"x_bbox.npy: row 0 class id \(column 6\): expected "
+                                         r"an integer NYU40 id"):
         boxes_from_nyu40_rows(np.array([[0, 0, 0, 1, 1, 1, 5.5]]), "x_bbox.npy")
 
     points, sem, ins = small_scene(np.random.default_rng(1))

@@ -160,7 +160,7 @@ def test_errors_name_the_file(fixture_scan, tmp_path):
     with pytest.raises(ValueError, match=r"objectId 9 lists segments \[999\]"):
         load_scannet_raw_scene(scan, tsv)
     agg.write_text("{not json")
-    with pytest.raises(ValueError, match="aggregation.json: malformed JSON"):
+    with pytest.raises(ValueError, match="aggregation.json: invalid JSON at line 1"):
         load_scannet_raw_scene(scan, tsv)
     segs = scan / f"{SCENE}_vh_clean_2.0.010000.segs.json"
     segs.write_text(json.dumps({"segIndices": [0, 1]}))

@@ -138,7 +138,7 @@ GOOD_BOX = {"center": [0, 0, 0], "size": [1, 1, 1], "yaw": 0.0, "label": "chair"
 
 
 @pytest.mark.parametrize("payload, message", [
-    ("{oops", r"bad.json: malformed JSON"),
+    ("{oops", r"bad.json: invalid JSON at line 1 column 2"),
     ({"boxes": []}, r"bad.json: expected an object with a non-empty string 'scene'"),
     ({"scene": "s", "boxes": {}}, r"bad.json: expected 'boxes' to be a list"),
     ({"scene": "s", "boxes": [GOOD_BOX, {**GOOD_BOX, "label": "unicorn"}]},
