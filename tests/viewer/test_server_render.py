@@ -126,7 +126,7 @@ def test_render_loop_previews_while_moving_then_renders_full_size_once(scene):
     settings = LiveSettings("server", RenderOptions(), render_resolution=64,
                             preview_resolution=32)
     loop = ClientRenderLoop(client, RasterizeRenderer(state), state, lambda: settings,
-                            settle_seconds=1.0, poll_seconds=0.01)
+                            settle_seconds=1.0, poll_seconds=0.01, max_pixels=64 * 64)
     render = loop._render_if_needed
     render()
     assert client.scene.images == [], "no camera message yet"
