@@ -123,6 +123,14 @@ def test_screenshot_is_the_server_render(viewer, tmp_path):
     assert not list(first.parent.glob("*.tmp")), "written atomically"
 
 
+def test_server_renders_stay_under_the_pixel_cap(tmp_path):
+    with Viewer(Gaussians.random_sphere(50), ViewerConfig(
+            port=0, max_render_pixels=60 * 40, screenshot_dir=tmp_path)) as v:
+        v.set_settings(dataclasses.replace(v.settings, render_resolution=65_536))
+        assert v.render_view(POSE).shape == (40, 60, 3)
+        assert np.asarray(Image.open(v.save_screenshot(POSE))).shape == (40, 60, 3)
+
+
 def test_settings_switch_modes_and_hide_the_splats(viewer):
     assert viewer.settings.mode == "client" and viewer._splat_handle.visible
     viewer.set_settings(dataclasses.replace(viewer.settings, mode="server"))
