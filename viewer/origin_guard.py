@@ -11,8 +11,9 @@ shows in the ``Host`` header. So every request is checked here before viser sees
   of an allowed origin; a websocket must carry an ``Origin`` from the allow-list (the
   loopback origins ``http://127.0.0.1:PORT``, ``http://localhost:PORT``,
   ``http://[::1]:PORT`` plus :attr:`AccessPolicy.extra_origins`). A missing ``Origin`` on
-  a websocket, ``Origin: null`` and any other origin are refused with 403.
-* token mode (:attr:`AccessPolicy.token`): every request must also present the token,
+  a websocket, ``Origin: null`` and any other origin are refused with 403 (a plain HTTP
+  request may omit ``Origin``, as page loads do, but one it carries must be allowed).
+* token mode (:attr:`AccessPolicy.token`): every request must present the token,
   either as ``?token=...`` (the URL printed at start) or as the cookie that the first
   page load with that query sets. viser's page opens its websocket at the page URL with
   the query removed, so the cookie is what reaches the websocket. The cookie is
@@ -32,7 +33,9 @@ The one patch point is :func:`guard_new_servers`: while a viewer constructs its
 in ``websockets.asyncio.server`` is replaced by one that wraps the ``process_request`` viser
 passes in :meth:`AccessPolicy.check` and then restores the original. A module lock keeps two
 viewers from overlapping; the :class:`Viewer` refuses to run if the wrapper was not used
-(a viser that no longer starts its server this way must not serve unguarded).
+(a viser that no longer starts its server this way must not serve unguarded). For those
+milliseconds the replacement is process-wide: a websockets server that other code starts
+from another thread at that moment gets the same check (it fails closed: loopback only).
 """
 
 from __future__ import annotations

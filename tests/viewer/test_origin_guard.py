@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 viser = pytest.importorskip("viser",
                             reason="viewer tests need viser (pip install 'splat3d[viewer]')")
@@ -243,6 +245,20 @@ def test_gui_values_sent_over_the_websocket_are_clamped(viewer):
                                                  (math.inf, 7), ("4", 4), (None, 7), (2.6, 3)])
 def test_clamp_int(value, expected):
     assert clamp_int(value, 0, 10, 7) == expected
+
+
+ANY_WIRE_VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                           st.text(max_size=8), st.lists(st.integers(), max_size=4))
+"""What msgpack can carry for a widget value (NaN and infinities included)."""
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(ANY_WIRE_VALUE)
+def test_clamped_values_always_lie_in_their_range(value):
+    assert 0 <= clamp_int(value, 0, 10, 7) <= 10
+    near = clamp_float(value, *NEAR_RANGE, 0.5)
+    assert NEAR_RANGE[0] <= near <= NEAR_RANGE[1]
+    assert all(0.0 <= c <= 1.0 for c in clamp_rgb(value, (0.5, 0.5, 0.5)))
 
 
 def test_clamp_float_choose_and_rgb():
