@@ -249,6 +249,8 @@ def view(
     host: str = "127.0.0.1",
     port: int = 8080,
     allow_remote: bool = False,
+    allowed_origins: tuple[str, ...] = (),
+    require_token: bool = False,
     mode: Literal["client", "server"] = "client",
     boxes: tuple[Path, ...] = (),
     box_dataset: Literal["scannet", "arkitscenes"] = "scannet",
@@ -260,7 +262,11 @@ def view(
         path: a .ply file or a splat3d run folder.
         host: interface to listen on; anything but loopback needs --allow-remote.
         port: port to serve on (0: any free port).
-        allow_remote: permit a non-loopback host (the scene becomes visible to the network).
+        allow_remote: permit a non-loopback host (the scene becomes visible to the network);
+            needs --allowed-origins or --require-token.
+        allowed_origins: origins (scheme://host[:port]) whose pages may use the viewer,
+            besides http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT.
+        require_token: require a random token, printed at start in the viewer's URL.
         mode: 'client' (the browser draws splats) or 'server' (exact splat3d renders).
         boxes: box files to draw: detection predictions or ground truth (JSON scene files),
             ARKitScenes ``*_3dod_annotation.json``, ScanNet ``*_bbox.npy``.
@@ -269,8 +275,9 @@ def view(
     """
     from viewer.launch import view as run_viewer
 
-    run_viewer(path, host=host, port=port, allow_remote=allow_remote, mode=mode, boxes=boxes,
-               box_dataset=box_dataset, min_score=min_score)
+    run_viewer(path, host=host, port=port, allow_remote=allow_remote,
+               allowed_origins=allowed_origins, require_token=require_token, mode=mode,
+               boxes=boxes, box_dataset=box_dataset, min_score=min_score)
 
 
 def detect_command() -> Callable[..., None]:

@@ -71,13 +71,27 @@ def rotmat_to_wxyz(rotation: Float[np.ndarray, "3 3"]) -> Float[np.ndarray, " 4"
     return -q if q[0] < 0 else q
 
 
-def render_size(aspect: float, max_side: int) -> tuple[int, int]:
-    """``(width, height)`` with the given aspect whose longer side is ``max_side`` pixels."""
+def render_size(aspect: float, max_side: int,
+                max_pixels: int | None = None) -> tuple[int, int]:
+    """``(width, height)`` with the given aspect whose longer side is ``max_side`` pixels,
+    shrunk (keeping the aspect) until ``width * height <= max_pixels`` when that is given.
+
+    The aspect comes from the browser, so the pixel bound is what keeps a render's memory
+    in check whatever size is asked for.
+    """
     if aspect <= 0 or not math.isfinite(aspect):
         raise ValueError(f"render_size: aspect must be a positive number, got {aspect}")
-    if aspect >= 1.0:
-        return max_side, max(1, round(max_side / aspect))
-    return max(1, round(max_side * aspect)), max_side
+    if max_side < 1 or (max_pixels is not None and max_pixels < 1):
+        raise ValueError(f"render_size: max_side={max_side} and max_pixels={max_pixels} "
+                         f"must be >= 1")
+    elongation = max(aspect, 1.0 / aspect)  # long side / short side
+    if max_pixels is not None and max_side * max_side > max_pixels * elongation:
+        max_side = max(1, math.floor(math.sqrt(max_pixels * elongation)))
+    short = max(1, round(max_side / elongation))
+    if max_pixels is not None and max_side * short > max_pixels:
+        # Rounding the short side up (or to its 1-pixel floor) overshot: trim the long side.
+        max_side = max(1, max_pixels // short)
+    return (max_side, short) if aspect >= 1.0 else (short, max_side)
 
 
 def cameras_from_viser(pose: ViserPose, width: int, height: int) -> Cameras:

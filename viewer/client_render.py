@@ -37,7 +37,8 @@ def target_resolution(settings: LiveSettings, seconds_since_move: float,
 
 
 class ClientRenderLoop:
-    """A thread that renders one browser's view whenever the viewer is in server mode."""
+    """A thread that renders one browser's view whenever the viewer is in server mode;
+    no render exceeds ``max_pixels`` pixels, whatever size the browser asks for."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class ClientRenderLoop:
         settings: Callable[[], LiveSettings],
         settle_seconds: float,
         poll_seconds: float,
+        max_pixels: int,
     ) -> None:
         self._client = client
         self._render_fn = render_fn
@@ -54,6 +56,7 @@ class ClientRenderLoop:
         self._settings = settings
         self._settle = settle_seconds
         self._poll = poll_seconds
+        self._max_pixels = max_pixels
         self._last_key: tuple | None = None
         self._last_error = ""
         self._stop = threading.Event()
@@ -89,7 +92,7 @@ class ClientRenderLoop:
             return
         pose = client_pose(camera)
         side = target_resolution(settings, time.time() - camera.update_timestamp, self._settle)
-        width, height = render_size(pose.aspect, side)
+        width, height = render_size(pose.aspect, side, self._max_pixels)
         key = (pose, width, height, settings.options, self._state.version)
         if key == self._last_key:
             return

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from viewer.origin_guard import normalise_origin
+
 RenderMode = Literal["client", "server"]
 """``client``: the browser draws the splats (viser's splat node, DC colour only);
 ``server``: splat3d's rasterizer renders each browser's view and sends it as an image."""
@@ -31,14 +33,25 @@ class ViewerConfig:
     (read it back from :attr:`viewer.Viewer.port`). If the port is taken, viser tries the
     next ones."""
     allow_remote: bool = False
-    """Permit a non-loopback ``host`` (e.g. ``0.0.0.0``): anyone who can reach the port
-    sees the scene. A warning is printed when it is used."""
+    """Permit a non-loopback ``host`` (e.g. ``0.0.0.0``); it also needs ``allowed_origins``
+    or ``require_token``, so that only the viewer's own page can use it. A warning is
+    printed when it is used."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web origins (``scheme://host[:port]``) whose pages may load the viewer and open its
+    websocket, besides ``http://127.0.0.1:PORT``, ``http://localhost:PORT`` and
+    ``http://[::1]:PORT`` (e.g. the address of a reverse proxy in front of it)."""
+    require_token: bool = False
+    """Make every page load and websocket present a random token, printed at start in the
+    viewer's URL (``/?token=...``); the page then keeps it in a cookie."""
     mode: RenderMode = "client"
     """Render mode a new session starts in; switchable in the GUI."""
     render_resolution: int = 512
     """Longest image side (pixels) of a server-side render once the camera has stopped."""
     preview_resolution: int = 192
     """Longest image side of server-side renders while the camera moves."""
+    max_render_pixels: int = 2048 * 2048
+    """Most pixels (width x height) of one server-side render or screenshot, whatever the
+    resolution asked for; bounds the memory a render takes."""
     settle_seconds: float = 0.25
     """How long the camera must be still before the full-resolution render."""
     splat_push_seconds: float = 2.0
@@ -63,6 +76,11 @@ class ViewerConfig:
             raise ValueError(f"ViewerConfig.mode must be 'client' or 'server', got {self.mode!r}")
         if not 0 <= self.port < 65536:
             raise ValueError(f"ViewerConfig.port must be in 0..65535, got {self.port}")
+        if self.max_render_pixels < 64:
+            raise ValueError(f"ViewerConfig.max_render_pixels must be >= 64, "
+                             f"got {self.max_render_pixels}")
+        for origin in self.allowed_origins:
+            normalise_origin(origin)
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,8 @@ def view(
     host: str = "127.0.0.1",
     port: int = 8080,
     allow_remote: bool = False,
+    allowed_origins: tuple[str, ...] = (),
+    require_token: bool = False,
     mode: RenderMode = "client",
     render_resolution: int = 512,
     up_direction: UpDirection = "+z",
@@ -122,7 +124,11 @@ def view(
         path: a .ply file or a splat3d run folder.
         host: interface to listen on; anything but loopback needs --allow-remote.
         port: port to serve on (0: any free port; if taken, the next free one is used).
-        allow_remote: permit a non-loopback host (the scene becomes visible to the network).
+        allow_remote: permit a non-loopback host (the scene becomes visible to the network);
+            needs --allowed-origins or --require-token.
+        allowed_origins: origins (scheme://host[:port]) whose pages may use the viewer,
+            besides http://127.0.0.1:PORT, http://localhost:PORT and http://[::1]:PORT.
+        require_token: require a random token, printed at start in the viewer's URL.
         mode: 'client' (browser draws splats) or 'server' (exact splat3d renders).
         render_resolution: longest side of server-side renders, in pixels.
         up_direction: world axis shown as up.
@@ -132,7 +138,8 @@ def view(
         box_dataset: the dataset whose class names the box labels use.
         min_score: predicted boxes scoring below this are not drawn.
     """
-    config = ViewerConfig(host=host, port=port, allow_remote=allow_remote, mode=mode,
+    config = ViewerConfig(host=host, port=port, allow_remote=allow_remote,
+                          allowed_origins=allowed_origins, require_token=require_token, mode=mode,
                           render_resolution=render_resolution, up_direction=up_direction,
                           screenshot_dir=screenshot_dir)
     viewer = serve(path, config, boxes, box_dataset, min_score)

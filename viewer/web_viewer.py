@@ -10,11 +10,17 @@ callback (how to render a camera); it never imports the trainer. A trainer drive
         viewer.update(gaussians, step=step, metrics={"loss": loss, "psnr": psnr})
 
 ``update`` only publishes references; with no browser connected nothing else happens.
+
+Only the viewer's own page may use it: :mod:`viewer.origin_guard` checks the ``Origin`` and
+``Host`` (and, on request, a token) of every request, :mod:`viewer.gui` clamps every value a
+browser sends, server-side renders are bounded by ``max_render_pixels``, and a pause ends
+when the last browser leaves (nobody would be left to lift it).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import sys
 import threading
 import time
@@ -35,6 +41,7 @@ from viewer.client_render import ClientRenderLoop, client_pose, solid_image
 from viewer.config import LOOPBACK_HOSTS, LiveSettings, RenderOptions, ViewerConfig
 from viewer.gui import ControlPanel, PanelActions
 from viewer.layers import BoxLayer, CameraLayer, go_to_pose
+from viewer.origin_guard import TOKEN_QUERY, AccessPolicy, guard_new_servers, normalise_origin
 from viewer.scene_state import SceneSnapshot, SceneState
 from viewer.server_render import RasterizeRenderer, RenderFn, render_image
 from viewer.splats import splat_arrays
@@ -43,15 +50,17 @@ SPLAT_NODE = "/splats"
 
 
 class RemoteAccessError(ValueError):
-    """A non-loopback host was asked for without ``allow_remote``."""
+    """A non-loopback host was asked for without ``allow_remote``, or without a way
+    (allowed origins or a token) to tell the viewer's own page from any other."""
 
 
 def check_bind_address(config: ViewerConfig) -> None:
-    """Refuse non-loopback hosts unless ``allow_remote``; warn on stderr when allowed.
+    """Refuse non-loopback hosts unless ``allow_remote`` with ``allowed_origins`` or
+    ``require_token``; warn on stderr when allowed.
 
     Raises:
         RemoteAccessError: ``config.host`` is not a loopback address and
-            ``config.allow_remote`` is False.
+            ``config.allow_remote`` is False, or neither origins nor a token are required.
     """
     if is_loopback(config.host):
         return
@@ -59,8 +68,15 @@ def check_bind_address(config: ViewerConfig) -> None:
         raise RemoteAccessError(
             f"viewer: host {config.host!r} would expose the scene to other machines; pass "
             f"--allow-remote to listen there, or use 127.0.0.1 (the default)")
-    print(f"WARNING: splat3d viewer listening on {config.host}:{config.port}: anyone who can "
-          f"reach this port can see the scene (there is no authentication).", file=sys.stderr)
+    if not config.allowed_origins and not config.require_token:
+        raise RemoteAccessError(
+            f"viewer: --allow-remote on host {config.host!r} also needs --require-token (a "
+            f"secret URL printed at start) or --allowed-origins ORIGIN ..., so that other "
+            f"web pages cannot drive the viewer")
+    who = "anyone with the printed URL (its token)" if config.require_token \
+        else f"pages from {', '.join(config.allowed_origins)}"
+    print(f"WARNING: splat3d viewer listening on {config.host}:{config.port}: {who} can "
+          f"see the scene and drive the viewer from other machines.", file=sys.stderr)
 
 
 def is_loopback(host: str) -> bool:
@@ -97,6 +113,11 @@ class Viewer:
             render_resolution=self.config.render_resolution,
             preview_resolution=self.config.preview_resolution)
         self._lock = threading.Lock()
+        # The sync thread replaces the splat node while a settings change may be showing or
+        # hiding it: both go through this lock, so nobody touches a removed handle.
+        self._splat_lock = threading.Lock()
+        # Re-entrant: releasing the pause sets the checkbox, whose callback takes it again.
+        self._pause_lock = threading.RLock()
         self._loops: dict[int, ClientRenderLoop] = {}
         self._splat_handle: viser.GaussianSplatHandle | None = None
         self._splat_version = -1
@@ -105,8 +126,19 @@ class Viewer:
         self._screenshots = 0
         self._camera_layer: CameraLayer | None = None
 
-        self.server = viser.ViserServer(host=self.config.host, port=self.config.port,
-                                        label=self.config.label, verbose=self.config.verbose)
+        # The secret in :attr:`url` when ``require_token`` is set.
+        self.token = secrets.token_urlsafe(24) if self.config.require_token else None
+        policy = AccessPolicy(tuple(normalise_origin(o) for o in self.config.allowed_origins),
+                              self.token)
+        with guard_new_servers(policy) as guarded:
+            self.server = viser.ViserServer(host=self.config.host, port=self.config.port,
+                                            label=self.config.label,
+                                            verbose=self.config.verbose)
+        if not guarded:
+            self.server.stop()
+            raise RuntimeError(f"viewer: viser {viser.__version__} did not start its server "
+                               f"through websockets.asyncio.server.serve, so the Origin/Host "
+                               f"check could not be installed; refusing to serve")
         self.server.scene.set_up_direction(self.config.up_direction)
         # Splats carry their own colour; image-based lighting and shadows would only light the
         # wireframe layers, and cost seconds of shader work on software-rendering browsers.
@@ -115,7 +147,7 @@ class Viewer:
         self.panel = ControlPanel(
             self.server.gui, self._settings,
             PanelActions(settings_changed=self._apply_settings, screenshot=self._screenshot_for,
-                         pause_changed=self.state.set_paused, go_to_camera=self.go_to_camera,
+                         pause_changed=self._pause_changed, go_to_camera=self.go_to_camera,
                          cameras_visible=self._set_cameras_visible),
             max_sh_degree=max(snapshot.gaussians.sh_degree, 3),
             feature_count=0 if snapshot.features is None else snapshot.features.shape[1])
@@ -198,14 +230,14 @@ class Viewer:
 
     def set_settings(self, settings: LiveSettings) -> None:
         """Apply render settings from code; the GUI widgets follow."""
-        self.panel.show_settings(settings)  # the widgets' callbacks apply them one by one
-        self._apply_settings(settings)  # and this makes the exact values win
+        self.panel.show_settings(settings)
+        self._apply_settings(settings)
 
     def render_view(self, pose: ViserPose, max_side: int | None = None) -> np.ndarray:
         """The 8-bit image server mode shows for a viser camera pose, at ``max_side`` pixels
-        (default: the render resolution)."""
+        (default: the render resolution), and at most ``max_render_pixels`` pixels."""
         side = max_side if max_side is not None else self._settings.render_resolution
-        width, height = render_size(pose.aspect, side)
+        width, height = render_size(pose.aspect, side, self.config.max_render_pixels)
         return render_image(self.render_fn, cameras_from_viser(pose, width, height),
                             self._settings.options)
 
@@ -232,8 +264,10 @@ class Viewer:
 
     @property
     def url(self) -> str:
+        """The page's address (with ``/?token=...`` when a token is required)."""
         host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
-        return f"http://{host}:{self.port}"
+        query = f"/?{TOKEN_QUERY}={self.token}" if self.token is not None else ""
+        return f"http://{host}:{self.port}{query}"
 
     @property
     def num_clients(self) -> int:
@@ -257,7 +291,8 @@ class Viewer:
     # ------------------------------------------------------------------ internals
     def _on_connect(self, client: viser.ClientHandle) -> None:
         loop = ClientRenderLoop(client, self.render_fn, self.state, lambda: self._settings,
-                                self.config.settle_seconds, self.config.poll_seconds)
+                                self.config.settle_seconds, self.config.poll_seconds,
+                                self.config.max_render_pixels)
         with self._lock:
             self._loops[client.client_id] = loop
         client.camera.near = self._settings.options.near
@@ -270,15 +305,28 @@ class Viewer:
             loop = self._loops.pop(client.client_id, None)
         if loop is not None:
             loop.stop()
+        with self._pause_lock:  # viser drops the client from get_clients() before this
+            if not self.server.get_clients():
+                self.panel.release_pause()
+
+    def _pause_changed(self, paused: bool) -> None:
+        # A pause needs a browser to lift it: one arriving after the last browser has gone
+        # (callbacks run on a thread pool, so it can) is undone at once.
+        with self._pause_lock:
+            if paused and not self.server.get_clients():
+                self.panel.release_pause()
+                paused = False
+            self.state.set_paused(paused)
 
     def _apply_settings(self, settings: LiveSettings) -> None:
-        old, self._settings = self._settings, settings
+        with self._splat_lock:
+            old, self._settings = self._settings, settings
+            if self._splat_handle is not None:
+                self._splat_handle.visible = settings.mode == "client"
         clients = list(self.server.get_clients().values())
         if settings.options.near != old.options.near:
             for client in clients:
                 client.camera.near = settings.options.near
-        if self._splat_handle is not None:
-            self._splat_handle.visible = settings.mode == "client"
         if settings.mode == "client" and (old.mode != "client"
                                           or settings.options.background
                                           != old.options.background):
@@ -324,16 +372,17 @@ class Viewer:
     def _push_splats(self, snapshot: SceneSnapshot) -> None:
         self._splat_version = snapshot.version
         self._last_push = time.monotonic()
-        if len(snapshot.gaussians) == 0:
-            if self._splat_handle is not None:
-                self._splat_handle.remove()
-                self._splat_handle = None
-            return
-        arrays = splat_arrays(snapshot.gaussians)
-        self._splat_handle = self.server.scene.add_gaussian_splats(
-            SPLAT_NODE, centers=arrays.centers, covariances=arrays.covariances,
-            rgbs=arrays.rgbs, opacities=arrays.opacities,
-            visible=self._settings.mode == "client")
+        arrays = splat_arrays(snapshot.gaussians) if len(snapshot.gaussians) else None
+        with self._splat_lock:
+            if arrays is None:
+                if self._splat_handle is not None:
+                    self._splat_handle.remove()
+                    self._splat_handle = None
+                return
+            self._splat_handle = self.server.scene.add_gaussian_splats(
+                SPLAT_NODE, centers=arrays.centers, covariances=arrays.covariances,
+                rgbs=arrays.rgbs, opacities=arrays.opacities,
+                visible=self._settings.mode == "client")
 
     def _scene_radius(self) -> float:
         means = self.state.snapshot().gaussians.means.detach().float().cpu()

@@ -219,6 +219,54 @@ def test_go_to_camera_moves_the_view(scene_page):
              > MIN_CHANGED, "the view to jump to the training camera")
 
 
+OPEN_WEBSOCKET = """port => new Promise(done => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, [%s]);
+    ws.onopen = () => { ws.close(); done("open"); };
+    ws.onerror = () => done("refused");
+})"""
+"""JavaScript a page runs to try the viewer's websocket (as any page's script could)."""
+
+
+def test_only_the_viewers_own_page_with_its_token_gets_in(browser):
+    import http.server
+    import threading
+
+    from splat3d import Gaussians
+    from viewer import Viewer, ViewerConfig
+
+    class ForeignPage(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = b"<html><body>another site</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    # Another site on this machine: same host, other port, so the same cookie jar.
+    foreign = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ForeignPage)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    script = OPEN_WEBSOCKET % json.dumps(f"viser-v{__import__('viser').__version__}")
+    page = browser.new_page()
+    try:
+        with Viewer(Gaussians.random_sphere(100), ViewerConfig(port=0, require_token=True)) as v:
+            assert page.goto(v.url.partition("?")[0]).status == 403, "no token, no page"
+            assert page.goto(v.url).status == 200
+            deadline = time.monotonic() + WAIT_TIMEOUT
+            while v.num_clients == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert v.num_clients == 1, "the page's own websocket (from viser's worker) got in"
+            assert page.evaluate(script, v.port) == "open"
+            page.goto(f"http://127.0.0.1:{foreign.server_address[1]}/")
+            assert page.evaluate(script, v.port) == "refused", "the cookie alone is not enough"
+    finally:
+        page.close()
+        foreign.shutdown()
+
+
 def test_screenshot_button_saves_the_view_as_png(scene_page, screenshot_dir):
     page, _ = scene_page
     page.get_by_role("button", name="Save screenshot").click()

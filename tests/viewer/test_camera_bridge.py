@@ -126,3 +126,15 @@ def test_invalid_inputs_name_the_problem():
     with pytest.raises(ValueError, match="aspect"):
         render_size(0.0, 100)
     assert render_size(0.5, 200) == (100, 200)
+
+
+@pytest.mark.parametrize("aspect", [1.0, 4 / 3, 0.25, 1000 / 333, 1e9, 1e-9])
+@pytest.mark.parametrize("max_side", [8, 2048, 8192, 65_536, 10**12])
+def test_render_size_never_exceeds_the_pixel_cap(aspect, max_side):
+    cap = 512 * 512
+    width, height = render_size(aspect, max_side, cap)
+    assert 1 <= width * height <= cap
+    if max_side <= 512 and 0.5 <= aspect <= 2:
+        assert (width, height) == render_size(aspect, max_side), "under the cap: unchanged"
+    if 0.5 <= aspect <= 2:  # a capped render keeps the browser's shape
+        assert width / height == pytest.approx(aspect, rel=0.01)

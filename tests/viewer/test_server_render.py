@@ -126,7 +126,7 @@ def test_render_loop_previews_while_moving_then_renders_full_size_once(scene):
     settings = LiveSettings("server", RenderOptions(), render_resolution=64,
                             preview_resolution=32)
     loop = ClientRenderLoop(client, RasterizeRenderer(state), state, lambda: settings,
-                            settle_seconds=1.0, poll_seconds=0.01)
+                            settle_seconds=1.0, poll_seconds=0.01, max_pixels=64 * 64)
     render = loop._render_if_needed
     render()
     assert client.scene.images == [], "no camera message yet"
@@ -142,3 +142,18 @@ def test_render_loop_previews_while_moving_then_renders_full_size_once(scene):
     settings = LiveSettings("client", RenderOptions(), 64, 32)
     render()
     assert len(client.scene.images) == 3, "client mode sends no images"
+
+
+def test_render_loop_caps_a_forged_resolution(scene):
+    import time
+
+    client = FakeClient()
+    state = SceneState(scene)
+    forged = LiveSettings("server", RenderOptions(), render_resolution=65_536,
+                          preview_resolution=8_192)
+    loop = ClientRenderLoop(client, RasterizeRenderer(state), state, lambda: forged,
+                            settle_seconds=0.0, poll_seconds=0.01, max_pixels=48 * 36)
+    client.camera.update_timestamp = time.time() - 1.0
+    loop._render_if_needed()
+    (image,) = client.scene.images
+    assert image.shape[0] * image.shape[1] <= 48 * 36 and image.shape[:2] == (36, 48)

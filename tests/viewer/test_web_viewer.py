@@ -6,6 +6,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from types import SimpleNamespace
@@ -48,8 +49,13 @@ def test_other_interfaces_need_the_explicit_flag(host, capsys):
     assert not is_loopback(host)
     with pytest.raises(RemoteAccessError, match="--allow-remote"):
         check_bind_address(ViewerConfig(host=host))
-    check_bind_address(ViewerConfig(host=host, allow_remote=True))
+    with pytest.raises(RemoteAccessError, match="--require-token"):
+        check_bind_address(ViewerConfig(host=host, allow_remote=True))
+    check_bind_address(ViewerConfig(host=host, allow_remote=True, require_token=True))
     assert "WARNING" in capsys.readouterr().err
+    check_bind_address(ViewerConfig(host=host, allow_remote=True,
+                                    allowed_origins=("https://lab.example",)))
+    assert "https://lab.example" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
@@ -115,6 +121,14 @@ def test_screenshot_is_the_server_render(viewer, tmp_path):
     assert saved.shape == (32, 48, 3)
     np.testing.assert_array_equal(saved, viewer.render_view(POSE))
     assert not list(first.parent.glob("*.tmp")), "written atomically"
+
+
+def test_server_renders_stay_under_the_pixel_cap(tmp_path):
+    with Viewer(Gaussians.random_sphere(50), ViewerConfig(
+            port=0, max_render_pixels=60 * 40, screenshot_dir=tmp_path)) as v:
+        v.set_settings(dataclasses.replace(v.settings, render_resolution=65_536))
+        assert v.render_view(POSE).shape == (40, 60, 3)
+        assert np.asarray(Image.open(v.save_screenshot(POSE))).shape == (40, 60, 3)
 
 
 def test_settings_switch_modes_and_hide_the_splats(viewer):
@@ -238,3 +252,37 @@ def test_http_server_serves_only_the_viewer_page(viewer, path):
     response = conn.getresponse()
     body = response.read()
     assert response.status == 404 and b"root:" not in body
+
+
+def test_settings_changes_never_touch_a_replaced_splat_node():
+    # The sync thread replaces the splat node (viser marks the old handle removed) while a
+    # settings change shows or hides it; a tiny switch interval makes the two interleave.
+    viewer = Viewer(SceneState(Gaussians.random_box(20)), ViewerConfig(port=0, poll_seconds=60))
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def push_forever() -> None:
+        snapshot = viewer.state.snapshot()
+        while not stop.is_set():
+            try:
+                viewer._push_splats(snapshot)
+            except RuntimeError as err:
+                errors.append(str(err))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    pusher = threading.Thread(target=push_forever)
+    try:
+        pusher.start()
+        for i in range(100):
+            mode = "server" if i % 2 else "client"
+            try:
+                viewer.set_settings(dataclasses.replace(viewer.settings, mode=mode))
+            except RuntimeError as err:
+                errors.append(str(err))
+    finally:
+        stop.set()
+        pusher.join()
+        sys.setswitchinterval(interval)
+        viewer.close()
+    assert errors == []
