@@ -31,7 +31,7 @@ from splat3d.data.camera_model import CameraModel
 from splat3d.data.colmap_model import ColmapCamera, ColmapImage, read_colmap_model
 from splat3d.data.dataset import SceneDataset, holdout_splits
 from splat3d.data.errors import DatasetError
-from splat3d.data.frames import FrameRecord, frame_names, prefer_prescaled
+from splat3d.data.frames import FrameRecord, dataset_file, frame_names, prefer_prescaled
 from splat3d.data.poses import checked_c2w
 from splat3d.gaussians import quat_to_rotmat
 
@@ -103,7 +103,8 @@ def read_colmap(
         raise DatasetError(f"{sparse}: the model has no registered images")
     image_root = root / images_dir
     images = sorted(model.images.values(), key=lambda im: im.name)
-    paths = [image_root / im.name for im in images]
+    paths = [dataset_file(image_root, im.name, f"{sparse} image {im.image_id}", "name")
+             for im in images]
     names = frame_names(paths, image_root)
     records = []
     for im, path, name in zip(images, paths, names, strict=True):
