@@ -181,8 +181,12 @@ def read_ply(path: str | os.PathLike) -> PlyData:
     path = Path(path)
     read_ply_header(path)
     try:
-        return PlyData.read(str(path))
-    except (PlyParseError, ValueError, UnicodeDecodeError, EOFError) as err:
+        # mmap=False: plyfile would otherwise memory-map binary bodies, and a file shortened
+        # while mapped (another program rewriting it in place) kills the process with SIGBUS
+        with np.errstate(over="ignore"):  # ASCII 1e39 as float: inf, refused by the caller
+            return PlyData.read(str(path), mmap=False)
+    # OverflowError: an ASCII value outside its integer type, e.g. -2 as uchar
+    except (PlyParseError, ValueError, OverflowError, UnicodeDecodeError, EOFError) as err:
         raise PlyFormatError(f"{path}: not a readable PLY file ({err})") from err
 
 
@@ -315,7 +319,7 @@ def _check_body_size(path: Path, header: PlyHeader) -> None:
     if needed > body or (exact and needed != body):
         declared = ", ".join(
             f"{e.count} {e.name!r} rows of {'at least ' if e.has_lists else ''}"
-            f"{e.row_bytes} bytes" for e in header.elements)
+            f"{e.row_bytes} bytes" for e in header.elements) or "no elements"
         expected = f"{needed} bytes" if exact else f"at least {needed} bytes"
         cause = ("truncated, or the counts are too large" if needed > body
                  else "trailing data, or the counts are too small")
