@@ -103,12 +103,12 @@ def read_colmap(
         raise DatasetError(f"{sparse}: the model has no registered images")
     image_root = root / images_dir
     images = sorted(model.images.values(), key=lambda im: im.name)
-    paths = [dataset_file(image_root, im.name, f"{sparse} image {im.image_id}", "name")
-             for im in images]
+    paths = [dataset_file(image_root, im.name, f"{model.images_path} image {im.image_id}",
+                          "name") for im in images]
     names = frame_names(paths, image_root)
     records = []
     for im, path, name in zip(images, paths, names, strict=True):
-        where = f"{sparse} image {im.image_id} ({im.name!r})"
+        where = f"{model.images_path} image {im.image_id} ({im.name!r})"
         if im.camera_id not in model.cameras:
             raise DatasetError(f"{where}: refers to camera {im.camera_id}, which is not in the "
                                f"model")
