@@ -5,6 +5,9 @@ plyfile with ``'f4'`` records, gsplat and nerfstudio with a hand-written header 
 raw little-endian floats. Expected parameters come from a naive per-property reference.
 """
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -443,3 +446,16 @@ def test_garden_sfm_points_round_trip(tmp_path):
     assert stats["count"] == len(points) == 138_766
     assert stats["bounds_min"] == tuple(points.min(0).values.double().tolist())
     assert stats["bounds_max"] == tuple(points.max(0).values.double().tolist())
+
+
+def test_info_on_the_issue_ply_is_one_line_not_a_crash(tmp_path):
+    # issue #20: this header killed `splat3d info` (and render, view) with SIGFPE
+    path = tmp_path / "crash.ply"
+    path.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex -1\nend_header\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run([sys.executable, "-m", "splat3d.cli", "info", str(path)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"splat3d: error: {path}: header line 3 ('element vertex -1'): element 'vertex' "
+        f"declares -1 rows; expected a count >= 0"]
