@@ -108,8 +108,11 @@ def load_ply(path: str | os.PathLike) -> Gaussians:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        PlyFormatError: not a PLY, no ``vertex`` element, missing or non-float properties,
-            an ``f_rest`` count that is not ``3*((d+1)^2-1)`` for d in 0..3, or NaN/Inf values.
+        PlyFormatError: not a PLY, a header whose counts, names or types do not add up or
+            disagree with the file size (:func:`read_ply_header`), no ``vertex`` element,
+            missing or non-float properties, an ``f_rest`` count that is not
+            ``3*((d+1)^2-1)`` for d in 0..3, or NaN/Inf values (the property and first
+            vertex are named: a NaN Gaussian would spread through the renderer).
 
     Example:
         >>> g = load_ply("point_cloud/iteration_30000/point_cloud.ply")  # doctest: +SKIP
@@ -198,7 +201,7 @@ def read_ply_header(path: str | os.PathLike) -> PlyHeader:
     bytes crashed the process with SIGFPE), and for a binary file it reads the declared
     rows and ignores the rest, so a file with twice the declared vertices loaded half of
     them silently. This reads only the header (at most :data:`PLY_HEADER_LIMIT` bytes, with
-    ``plyfile``'s leniency: LF, CR or CRLF line ends, blank lines skipped) and checks, with
+    ``plyfile``'s leniency: LF, CR or CRLF line ends, blank lines ignored) and checks, with
     the file, element and property named:
 
     * each element's count is an integer >= 0, and a non-empty element has properties;
