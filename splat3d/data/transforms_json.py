@@ -106,10 +106,11 @@ def normalised_file_path(file_path: str) -> str:
 
 
 def _image_path(root: Path, file_path: str, where: str) -> Path:
-    path = dataset_file(root, normalised_file_path(file_path), where, "file_path")
-    if not path.suffix and not path.exists():
-        path = path.with_suffix(".png")  # Blender stores "./train/r_0" for train/r_0.png
-    return path
+    name = normalised_file_path(file_path)
+    if not PurePosixPath(name).suffix and not (root / name).exists():
+        name += ".png"  # Blender stores "./train/r_0" for train/r_0.png
+    # checked after the suffix is settled: the .png file itself may be a link out
+    return dataset_file(root, name, where, "file_path")
 
 
 def _frame_camera(

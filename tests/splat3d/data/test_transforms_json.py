@@ -230,3 +230,9 @@ def test_symlinks_stay_inside_the_dataset_folder(tmp_path: Path):
     with pytest.raises(DatasetError, match=r"frame 1 .*'file_path' is 'images/frame_001.png', "
                        r"which leads through a symbolic link to .*secret.png, outside"):
         read_transforms_cameras(scene / "transforms.json")
+    # the same when the file_path has no suffix and ".png" is appended (Blender style)
+    data["frames"][1]["file_path"] = "./images/frame_001"
+    write_json(scene / "transforms.json", data)
+    with pytest.raises(DatasetError, match=r"frame 1 .*'file_path' is 'images/frame_001.png', "
+                       r"which leads through a symbolic link to .*secret.png, outside"):
+        read_transforms_cameras(scene / "transforms.json")
