@@ -121,3 +121,30 @@ def write_json(path: str | os.PathLike, data: object) -> None:
     """Write ``data`` as indented JSON atomically; NaN and infinities become ``null``."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(_json_safe(data), indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """The JSON value stored in ``path`` (callers check its type and values).
+
+    Every file the project reads as JSON goes through here, so a damaged or hostile file
+    fails as one line naming it: invalid syntax (with line and column), text that is not
+    UTF-8, nesting deep enough to exhaust Python's recursion limit, or an integer literal
+    longer than Python's int-conversion limit all become a ``ValueError``. A missing or
+    unreadable file raises the usual ``OSError``, which names the path. NaN and
+    ``Infinity`` literals are accepted, as Python's ``json`` does.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {err.start}: {err.reason}); "
+                         f"expected JSON") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
+                         f"{err.msg}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to read") from None
+    except ValueError as err:  # e.g. an integer literal beyond sys.get_int_max_str_digits()
+        raise ValueError(f"{path}: unreadable JSON value: {err}") from None

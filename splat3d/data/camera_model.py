@@ -24,6 +24,11 @@ import numpy as np
 
 from splat3d.data.errors import DatasetError
 
+MAX_IMAGE_SIDE = 32768
+"""Largest image width or height accepted, in pixels. A dataset file's ``w``/``h`` decide the
+size of buffers allocated before any pixel is read (an image of 32768^2 RGB float32 is
+already 12 GiB), so a corrupt or hostile size fails here instead of exhausting memory."""
+
 
 @dataclass(frozen=True)
 class CameraModel:
@@ -53,7 +58,8 @@ class CameraModel:
     """Third radial distortion coefficient."""
 
     def check(self, where: str) -> CameraModel:
-        """``self`` if every value is finite and focal lengths and size are positive.
+        """``self`` if every value is finite, focal lengths are positive and the image size is
+        in ``1..MAX_IMAGE_SIDE`` per side.
 
         Raises:
             DatasetError: naming ``where`` and the offending field.
@@ -65,9 +71,11 @@ class CameraModel:
         if self.fx <= 0 or self.fy <= 0:
             raise DatasetError(
                 f"{where}: focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
-        if self.width < 1 or self.height < 1:
-            raise DatasetError(
-                f"{where}: image size must be positive, got {self.width}x{self.height}")
+        for name in ("width", "height"):
+            side = getattr(self, name)
+            if not 1 <= side <= MAX_IMAGE_SIDE:
+                raise DatasetError(f"{where}: image {name} is {side} pixels; expected 1 to "
+                                   f"{MAX_IMAGE_SIDE}")
         return self
 
     @property

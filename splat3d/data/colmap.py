@@ -31,7 +31,7 @@ from splat3d.data.camera_model import CameraModel
 from splat3d.data.colmap_model import ColmapCamera, ColmapImage, read_colmap_model
 from splat3d.data.dataset import SceneDataset, holdout_splits
 from splat3d.data.errors import DatasetError
-from splat3d.data.frames import FrameRecord, frame_names, prefer_prescaled
+from splat3d.data.frames import FrameRecord, dataset_file, frame_names, prefer_prescaled
 from splat3d.data.poses import checked_c2w
 from splat3d.gaussians import quat_to_rotmat
 
@@ -103,11 +103,12 @@ def read_colmap(
         raise DatasetError(f"{sparse}: the model has no registered images")
     image_root = root / images_dir
     images = sorted(model.images.values(), key=lambda im: im.name)
-    paths = [image_root / im.name for im in images]
+    paths = [dataset_file(image_root, im.name, f"{model.images_path} image {im.image_id}",
+                          "name") for im in images]
     names = frame_names(paths, image_root)
     records = []
     for im, path, name in zip(images, paths, names, strict=True):
-        where = f"{sparse} image {im.image_id} ({im.name!r})"
+        where = f"{model.images_path} image {im.image_id} ({im.name!r})"
         if im.camera_id not in model.cameras:
             raise DatasetError(f"{where}: refers to camera {im.camera_id}, which is not in the "
                                f"model")

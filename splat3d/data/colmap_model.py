@@ -71,6 +71,8 @@ class ColmapModel:
     """``[P,3]`` float64 point positions."""
     points_rgb: np.ndarray
     """``[P,3]`` uint8 point colours."""
+    images_path: Path
+    """The ``images.bin`` / ``images.txt`` file the images came from (named in messages)."""
 
 
 class _Reader:
@@ -87,6 +89,17 @@ class _Reader:
                                f"COLMAP binary file)") from None
         self.pos += struct.calcsize("<" + fmt)
         return values
+
+    def count(self, what: str, min_record_bytes: int) -> int:
+        """Read a ``uint64`` record count, checked against the bytes left: each record takes
+        at least ``min_record_bytes``, so a corrupt count fails here, not in an allocation."""
+        (n,) = self.read("Q", f"the {what} count")
+        left = len(self.buf) - self.pos
+        if n * min_record_bytes > left:
+            raise DatasetError(f"{self.path}: declares {n} {what}s of at least "
+                               f"{min_record_bytes} bytes each, but only {left} bytes follow "
+                               f"(truncated, or not a COLMAP {what}s file)")
+        return n
 
     def skip(self, nbytes: int, what: str) -> None:
         if self.pos + nbytes > len(self.buf):
@@ -119,7 +132,7 @@ def _camera_model_name(model: str | int, path: Path, what: str) -> str:
 def read_cameras_binary(path: Path) -> dict[int, ColmapCamera]:
     r = _Reader(path)
     cameras = {}
-    (n,) = r.read("Q", "the camera count")
+    n = r.count("camera", struct.calcsize("<iiQQ") + 3 * 8)  # SIMPLE_PINHOLE: 3 params
     for i in range(n):
         cam_id, model_id, width, height = r.read("iiQQ", f"camera {i}")
         model = _camera_model_name(model_id, path, f"camera {cam_id}")
@@ -132,7 +145,7 @@ def read_cameras_binary(path: Path) -> dict[int, ColmapCamera]:
 def read_images_binary(path: Path) -> dict[int, ColmapImage]:
     r = _Reader(path)
     images = {}
-    (n,) = r.read("Q", "the image count")
+    n = r.count("image", struct.calcsize("<i7di") + 1 + 8)  # empty name, no 2D points
     for i in range(n):
         image_id, *pose, cam_id = r.read("i7di", f"image {i}")
         name = r.string(f"image {image_id}")
@@ -145,7 +158,7 @@ def read_images_binary(path: Path) -> dict[int, ColmapImage]:
 
 def read_points3d_binary(path: Path) -> tuple[np.ndarray, np.ndarray]:
     r = _Reader(path)
-    (n,) = r.read("Q", "the point count")
+    n = r.count("point", struct.calcsize("<Q3d3BdQ"))  # an empty track
     xyz = np.empty((n, 3), dtype=np.float64)
     rgb = np.empty((n, 3), dtype=np.uint8)
     for i in range(n):
@@ -242,7 +255,8 @@ def read_colmap_model(folder: Path) -> ColmapModel:
             points = folder / f"points3D{ext}"
             xyz, rgb = pts(points) if points.is_file() else (np.zeros((0, 3)),
                                                              np.zeros((0, 3), np.uint8))
-            return ColmapModel(cams(folder / f"cameras{ext}"), imgs(folder / f"images{ext}"),
-                               xyz, rgb)
+            images_path = folder / f"images{ext}"
+            return ColmapModel(cams(folder / f"cameras{ext}"), imgs(images_path), xyz, rgb,
+                               images_path)
     raise DatasetError(f"{folder}: no COLMAP model (cameras.bin + images.bin or cameras.txt "
                        f"+ images.txt)")

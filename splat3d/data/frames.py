@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 
 import numpy as np
 import torch
@@ -40,6 +40,43 @@ class FrameRecord:
     """Optional single-channel depth image."""
     depth_scale: float = 1.0
     """Multiplier from stored depth values to scene units."""
+
+
+def dataset_file(root: Path, name: str, where: str, field: str) -> Path:
+    """The file a dataset names by ``name`` (relative to ``root``), proven to lie inside ``root``.
+
+    Dataset files are untrusted: a frame's ``file_path`` may be absolute or climb out with
+    ``..``, which would make the reader open (and the renderer name outputs after) files
+    anywhere on the disk. ``name`` must be relative, and the path, with every symbolic link
+    resolved, must stay under ``root`` resolved; so a symlinked dataset folder works, but a
+    link inside it that points elsewhere does not. Backslashes count as separators (files
+    written on Windows); a missing file is fine here (the image reader reports it).
+
+    Args:
+        root: the dataset folder the names are relative to.
+        name: the path as stored in the dataset file, e.g. ``"./train/r_0.png"``.
+        where: the file and frame, for messages, e.g. ``"scene/transforms.json frame 3"``.
+        field: the key or column that held ``name``, e.g. ``"file_path"``.
+
+    Raises:
+        DatasetError: an empty or absolute ``name``, or one that leads outside ``root``.
+    """
+    posix = PurePosixPath(name.replace("\\", "/"))
+    if not name or posix.is_absolute() or PurePath(name).is_absolute() or (
+            posix.parts and posix.parts[0].endswith(":")):
+        raise DatasetError(f"{where}: {field!r} is {name!r}; expected a path relative to the "
+                           f"dataset folder {root}")
+    path = root / posix
+    try:
+        base, resolved = root.resolve(), path.resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symbolic-link loop (Python < 3.13)
+        raise DatasetError(f"{where}: {field!r} is {name!r}, which cannot be resolved "
+                           f"({err})") from None
+    if not resolved.is_relative_to(base):
+        via = "" if ".." in posix.parts else " through a symbolic link"
+        raise DatasetError(f"{where}: {field!r} is {name!r}, which leads{via} to {resolved}, "
+                           f"outside the dataset folder {base}")
+    return path
 
 
 def frame_names(paths: Sequence[PurePath], root: Path) -> list[str]:

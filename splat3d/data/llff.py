@@ -16,6 +16,7 @@ poses by sorted order, like LLFF's ``minify`` output, whose names may differ), e
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,18 +39,48 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def read_poses_bounds(path: Path) -> np.ndarray:
-    """The ``[N, 17]`` float64 array of a ``poses_bounds.npy`` file, shape-checked."""
+    """The ``[N, 17]`` float64 array of a ``poses_bounds.npy`` file, checked before loading.
+
+    The ``.npy`` header (magic, dtype, shape) is read first with numpy's format functions and
+    the declared size compared with the file size, so an empty file, a ``.npz`` archive or a
+    pickle under this name, a wrong shape, or a shape larger than the file never reaches an
+    allocation; pickles are never loaded. Every value (poses, hwf, bounds) must be finite.
+
+    Raises:
+        DatasetError: naming the file and what was expected and found.
+    """
     try:
-        arr = np.load(path, allow_pickle=False)
+        with open(path, "rb") as f:
+            if f.read(2) == b"PK":
+                raise DatasetError(f"{path}: is a .npz (zip) archive; expected a .npy array")
+            f.seek(0)
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            body = os.fstat(f.fileno()).st_size - f.tell()
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:
+        raise DatasetError(f"{path}: not a .npy array file ({err})") from None
+    if dtype.hasobject or dtype.kind not in "iuf":
+        raise DatasetError(f"{path}: expected an array of numbers, found dtype {dtype}")
+    if len(shape) != 2 or shape[1] != 17 or shape[0] == 0:
+        raise DatasetError(f"{path}: expected an [N, 17] array (N >= 1), found shape {shape}")
+    if shape[0] * 17 * dtype.itemsize != body:
+        raise DatasetError(f"{path}: header declares shape {shape} of {dtype} "
+                           f"({shape[0] * 17 * dtype.itemsize} bytes) but the file holds {body} "
+                           f"bytes of data (truncated or corrupt)")
+    try:
+        arr = np.load(path, allow_pickle=False).astype(np.float64)
+    except (OSError, ValueError, EOFError) as err:
         raise DatasetError(f"{path}: cannot read .npy array: {err}") from None
-    if arr.ndim != 2 or arr.shape[1] != 17 or arr.shape[0] == 0:
-        raise DatasetError(f"{path}: expected an [N, 17] array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DatasetError(f"{path}: expected numbers, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        row, col = bad[0]
+        raise DatasetError(f"{path}: row {row} column {col} is {arr[row, col]}; expected finite "
+                           f"values ({len(bad)} non-finite in all)")
+    return arr
 
 
 def read_llff(

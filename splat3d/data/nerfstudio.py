@@ -27,9 +27,9 @@ from pathlib import Path
 from splat3d.data.assemble import build_dataset
 from splat3d.data.dataset import SceneDataset, holdout_splits
 from splat3d.data.errors import DatasetError
-from splat3d.data.frames import prefer_prescaled
+from splat3d.data.frames import dataset_file, prefer_prescaled
 from splat3d.data.seed_points import read_seed_points
-from splat3d.data.transforms_json import normalised_file_path, parse_transforms
+from splat3d.data.transforms_json import json_number, normalised_file_path, parse_transforms
 
 SPLIT_KEYS = {"train": "train_filenames", "val": "val_filenames", "test": "test_filenames"}
 
@@ -67,8 +67,9 @@ def read_nerfstudio(
         path = path / "transforms.json"
     parsed = parse_transforms(path)
     root = path.parent
-    scale = parsed.meta.get("depth_unit_scale_factor", 1e-3)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+    scale = json_number(parsed.meta.get("depth_unit_scale_factor", 1e-3),
+                        "depth_unit_scale_factor", str(path))
+    if not scale > 0:
         raise DatasetError(f"{path}: 'depth_unit_scale_factor' must be a positive number, "
                            f"got {scale!r}")
     records = []
@@ -77,7 +78,9 @@ def read_nerfstudio(
         if depth is not None and not isinstance(depth, str):
             raise DatasetError(f"{path} frame {i}: 'depth_file_path' must be a string")
         records.append(rec if depth is None else replace(
-            rec, depth_path=root / normalised_file_path(depth), depth_scale=float(scale)))
+            rec, depth_path=dataset_file(root, normalised_file_path(depth), f"{path} frame {i}",
+                                         "depth_file_path"),
+            depth_scale=float(scale)))
     order = sorted(range(len(records)), key=lambda i: parsed.file_paths[i])
     records = [records[i] for i in order]
     file_paths = [parsed.file_paths[i] for i in order]
@@ -89,6 +92,7 @@ def read_nerfstudio(
         ply = parsed.meta["ply_file_path"]
         if not isinstance(ply, str):
             raise DatasetError(f"{path}: 'ply_file_path' must be a string, got {ply!r}")
-        points, colors = read_seed_points(root / normalised_file_path(ply))
+        points, colors = read_seed_points(
+            dataset_file(root, normalised_file_path(ply), str(path), "ply_file_path"))
     return build_dataset(records, splits, path, "nerfstudio", downscale, background,
                          points, colors)

@@ -1,8 +1,8 @@
 """Seed point clouds from PLY files (nerfstudio's ``ply_file_path``, e.g. COLMAP points).
 
 Reads the ``vertex`` element's ``x y z`` and, when present, ``red green blue`` (uint8 ->
-[0, 1]; floating-point colours are taken as already in [0, 1]). ``plyfile`` parses the
-container (ASCII and binary).
+[0, 1]; floating-point colours are taken as already in [0, 1]). The container (ASCII and
+binary) is read by :func:`splat3d.io.ply.read_ply`, which checks the header first.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from plyfile import PlyData, PlyParseError
 
 from splat3d.data.errors import DatasetError
+from splat3d.io.ply import PlyFormatError, read_ply
 
 
 def read_seed_points(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -23,10 +23,12 @@ def read_seed_points(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
             properties, non-finite coordinates (the first bad vertex is named).
     """
     try:
-        ply = PlyData.read(str(path))
+        ply = read_ply(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: seed point file not found") from None
-    except (PlyParseError, OSError, ValueError, EOFError) as err:
+    except PlyFormatError as err:  # its message already starts with the path
+        raise DatasetError(str(err)) from None
+    except OSError as err:
         raise DatasetError(f"{path}: cannot read PLY: {err}") from None
     if "vertex" not in ply:
         raise DatasetError(f"{path}: PLY has no 'vertex' element")

@@ -26,7 +26,7 @@ arguments or, failing those, from each frame image's header (no pixels are decod
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -38,9 +38,10 @@ from splat3d import conventions
 from splat3d.cameras import Cameras
 from splat3d.data.camera_model import CameraModel
 from splat3d.data.errors import DatasetError
-from splat3d.data.frames import FrameRecord, frame_names, records_to_cameras
+from splat3d.data.frames import FrameRecord, dataset_file, frame_names, records_to_cameras
 from splat3d.data.images import read_image_size
 from splat3d.data.poses import checked_c2w
+from splat3d.fileio import read_json as read_json_value
 
 SUPPORTED_CAMERA_MODELS = ("PINHOLE", "SIMPLE_PINHOLE", "OPENCV")
 _DISTORTION_KEYS = ("k1", "k2", "p1", "p2", "k3")
@@ -61,28 +62,42 @@ class TransformsFile:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or a :class:`DatasetError` naming the file and position."""
+    """The JSON object in ``path``, or a :class:`DatasetError` naming the file (and the line
+    and column of a syntax error; see :func:`splat3d.fileio.read_json`)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = read_json_value(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{path}: cannot read file: {err}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path}: invalid JSON at line {err.lineno} column {err.colno}: "
-                           f"{err.msg}") from None
+    except (OSError, ValueError) as err:
+        message = str(err) if str(path) in str(err) else f"{path}: cannot read file: {err}"
+        raise DatasetError(message) from None
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected a JSON object at top level, "
                            f"got {type(data).__name__}")
     return data
 
 
-def _number(value: Any, key: str, where: str) -> float:
+def json_number(value: Any, key: str, where: str) -> float:
+    """``value`` (the JSON value of ``key``) as a finite float, or a :class:`DatasetError`
+    naming ``where``; JSON allows NaN, Infinity and integers beyond float range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DatasetError(f"{where}: {key!r} must be a number, got {value!r}")
-    return float(value)
+        raise DatasetError(f"{where}: {key!r} must be a number, got {value!r:.80}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise DatasetError(f"{where}: {key!r} must be a finite number, got {value!r:.80}")
+    return number
+
+
+def _field_of_view(value: Any, key: str, where: str) -> float:
+    """A full field of view in radians, which a pinhole camera has in (0, pi)."""
+    angle = json_number(value, key, where)
+    if not 0.0 < angle < math.pi:
+        raise DatasetError(f"{where}: {key!r} is {angle}; expected a field of view in radians "
+                           f"in (0, pi) (a pinhole camera sees less than 180 degrees)")
+    return angle
 
 
 def normalised_file_path(file_path: str) -> str:
@@ -90,11 +105,12 @@ def normalised_file_path(file_path: str) -> str:
     return PurePosixPath(file_path.replace("\\", "/")).as_posix().removeprefix("./")
 
 
-def _image_path(root: Path, file_path: str) -> Path:
-    path = root / normalised_file_path(file_path)
-    if not path.suffix and not path.exists():
-        path = path.with_suffix(".png")  # Blender stores "./train/r_0" for train/r_0.png
-    return path
+def _image_path(root: Path, file_path: str, where: str) -> Path:
+    name = normalised_file_path(file_path)
+    if not PurePosixPath(name).suffix and not (root / name).exists():
+        name += ".png"  # Blender stores "./train/r_0" for train/r_0.png
+    # checked after the suffix is settled: the .png file itself may be a link out
+    return dataset_file(root, name, where, "file_path")
 
 
 def _frame_camera(
@@ -107,7 +123,7 @@ def _frame_camera(
         else:
             w, h = read_image_size(image_path, where)
     else:
-        w, h = _number(w, "w", where), _number(h, "h", where)
+        w, h = json_number(w, "w", where), json_number(h, "h", where)
         if w != int(w) or h != int(h):
             raise DatasetError(f"{where}: image size 'w'/'h' must be integers, got {w}x{h}")
         if width is not None and height is not None and (int(w), int(h)) != (width, height):
@@ -115,20 +131,21 @@ def _frame_camera(
                                f"width/height arguments say {width}x{height}")
     w, h = int(w), int(h)
     if get("fl_x") is not None:
-        fx = _number(get("fl_x"), "fl_x", where)
-        fy = _number(get("fl_y"), "fl_y", where) if get("fl_y") is not None else fx
+        fx = json_number(get("fl_x"), "fl_x", where)
+        fy = json_number(get("fl_y"), "fl_y", where) if get("fl_y") is not None else fx
     elif get("camera_angle_x") is not None:
-        fx = conventions.fov_to_focal(_number(get("camera_angle_x"), "camera_angle_x", where), w)
+        fx = conventions.fov_to_focal(
+            _field_of_view(get("camera_angle_x"), "camera_angle_x", where), w)
         angle_y = get("camera_angle_y")
         fy = fx if angle_y is None else conventions.fov_to_focal(
-            _number(angle_y, "camera_angle_y", where), h)
+            _field_of_view(angle_y, "camera_angle_y", where), h)
     else:
         raise DatasetError(f"{where}: missing key 'fl_x' (or 'camera_angle_x'): no focal length")
-    cx = _number(get("cx"), "cx", where) if get("cx") is not None else w / 2.0
-    cy = _number(get("cy"), "cy", where) if get("cy") is not None else h / 2.0
-    dist = {k: _number(get(k), k, where) if get(k) is not None else 0.0
+    cx = json_number(get("cx"), "cx", where) if get("cx") is not None else w / 2.0
+    cy = json_number(get("cy"), "cy", where) if get("cy") is not None else h / 2.0
+    dist = {k: json_number(get(k), k, where) if get(k) is not None else 0.0
             for k in _DISTORTION_KEYS}
-    k4 = _number(get("k4"), "k4", where) if get("k4") is not None else 0.0
+    k4 = json_number(get("k4"), "k4", where) if get("k4") is not None else 0.0
     model = get("camera_model")
     if model is None:
         model = "OPENCV" if any(dist.values()) else "PINHOLE"
@@ -174,13 +191,16 @@ def parse_transforms(
         if not isinstance(frame, dict):
             raise DatasetError(f"{path} frame {i}: expected an object, got {frame!r:.80}")
         file_path = frame.get("file_path")
-        if not isinstance(file_path, str) or not file_path:
+        if file_path is None:
             raise DatasetError(f"{path} frame {i}: missing key 'file_path'")
+        if not isinstance(file_path, str) or not file_path:
+            raise DatasetError(f"{path} frame {i}: 'file_path' must be a non-empty string "
+                               f"(the image path), got {file_path!r:.80}")
         where = f"{path} frame {i} ({file_path!r})"
         if "transform_matrix" not in frame:
             raise DatasetError(f"{where}: missing key 'transform_matrix'")
         c2ws.append(checked_c2w(frame["transform_matrix"], where))
-        image_path = _image_path(root, file_path)
+        image_path = _image_path(root, file_path, where)
         image_paths.append(image_path)
         file_paths.append(normalised_file_path(file_path))
 

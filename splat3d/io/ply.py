@@ -17,6 +17,10 @@ order, any unknown property and any other element do not matter.
 Why written by hand: ``plyfile`` parses and writes the PLY container (ASCII and both binary
 byte orders); the property <-> parameter mapping and the validation are ours, so that a bad
 file fails with an error naming the file, the property and, for NaN/Inf, the first vertex.
+Before ``plyfile`` sees a file, :func:`read_ply` reads its header itself (see there for why):
+``plyfile`` sizes its arrays from the declared counts, so a negative, huge or zero-width
+declaration crashed the process (SIGFPE), raised ``OverflowError`` or tried to allocate
+terabytes, and a binary file longer than its counts say was silently cut short.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +54,47 @@ REST_COUNT_TO_DEGREE = {3 * (num_sh_bases(d) - 1): d for d in range(4)}
 _REST_NAME = re.compile(r"f_rest_(\d+)")
 
 
+PLY_HEADER_LIMIT = 1 << 20
+"""Most bytes read while looking for ``end_header``; real headers are a few kilobytes."""
+
+# Bytes per value of each PLY scalar type, under the names plyfile accepts (PLY 1.0 names,
+# their sized aliases and numpy type codes).
+_SCALAR_BYTES = {
+    **dict.fromkeys(("char", "uchar", "int8", "uint8", "i1", "u1", "b1"), 1),
+    **dict.fromkeys(("short", "ushort", "int16", "uint16", "i2", "u2"), 2),
+    **dict.fromkeys(("int", "uint", "float", "int32", "uint32", "float32", "i4", "u4", "f4"),
+                    4),
+    **dict.fromkeys(("double", "float64", "f8"), 8),
+}
+_FORMATS = ("ascii", "binary_little_endian", "binary_big_endian")
+
+
 class PlyFormatError(ValueError):
     """A file that is not a valid 3DGS PLY; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class PlyElementLayout:
+    """One ``element`` line of a PLY header and its properties."""
+
+    name: str
+    count: int
+    """Declared number of rows."""
+    row_bytes: int
+    """Binary bytes per row: exact without list properties, else the minimum (empty lists)."""
+    properties: tuple[str, ...]
+    has_lists: bool
+
+
+@dataclass(frozen=True)
+class PlyHeader:
+    """What :func:`read_ply_header` learns from a PLY header."""
+
+    format: str
+    """``ascii``, ``binary_little_endian`` or ``binary_big_endian``."""
+    elements: tuple[PlyElementLayout, ...]
+    body_bytes: int
+    """File size minus the header."""
 
 
 def ply_property_names(sh_degree: int) -> list[str]:
@@ -64,8 +108,11 @@ def load_ply(path: str | os.PathLike) -> Gaussians:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        PlyFormatError: not a PLY, no ``vertex`` element, missing or non-float properties,
-            an ``f_rest`` count that is not ``3*((d+1)^2-1)`` for d in 0..3, or NaN/Inf values.
+        PlyFormatError: not a PLY, a header whose counts, names or types do not add up or
+            disagree with the file size (:func:`read_ply_header`), no ``vertex`` element,
+            missing or non-float properties, an ``f_rest`` count that is not
+            ``3*((d+1)^2-1)`` for d in 0..3, or NaN/Inf values (the property and first
+            vertex are named: a NaN Gaussian would spread through the renderer).
 
     Example:
         >>> g = load_ply("point_cloud/iteration_30000/point_cloud.ply")  # doctest: +SKIP
@@ -73,7 +120,7 @@ def load_ply(path: str | os.PathLike) -> Gaussians:
         3
     """
     path = Path(path)
-    vertex = _read_vertex_element(path)
+    vertex = _vertex_element(path, read_ply(path))
     names = [prop.name for prop in vertex.properties]
     rest = _rest_property_names(path, names)
     # nerfstudio's rgb colour mode writes red/green/blue bytes in place of f_dc
@@ -126,15 +173,165 @@ def save_ply(path: str | os.PathLike, gaussians: Gaussians) -> None:
         ply.write(str(tmp))
 
 
-def _read_vertex_element(path: Path) -> PlyElement:
+def read_ply(path: str | os.PathLike) -> PlyData:
+    """Any PLY file, read by ``plyfile`` once :func:`read_ply_header` has vouched for it.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        PlyFormatError: a header :func:`read_ply_header` rejects, or a body ``plyfile``
+            cannot parse (both with the file named).
+    """
+    path = Path(path)
+    read_ply_header(path)
+    try:
+        # mmap=False: plyfile would otherwise memory-map binary bodies, and a file shortened
+        # while mapped (another program rewriting it in place) kills the process with SIGBUS
+        with np.errstate(over="ignore"):  # ASCII 1e39 as float: inf, refused by the caller
+            return PlyData.read(str(path), mmap=False)
+    # OverflowError: an ASCII value outside its integer type, e.g. -2 as uchar
+    except (PlyParseError, ValueError, OverflowError, UnicodeDecodeError, EOFError) as err:
+        raise PlyFormatError(f"{path}: not a readable PLY file ({err})") from err
+
+
+def read_ply_header(path: str | os.PathLike) -> PlyHeader:
+    """Parse and check a PLY header, and the declared body size against the file size.
+
+    Why by hand: ``plyfile`` trusts the header. It allocates ``count`` rows up front (a count
+    of 1e20 raised ``OverflowError``, a negative one "negative dimensions", one row of zero
+    bytes crashed the process with SIGFPE), and for a binary file it reads the declared
+    rows and ignores the rest, so a file with twice the declared vertices loaded half of
+    them silently. This reads only the header (at most :data:`PLY_HEADER_LIMIT` bytes, with
+    ``plyfile``'s leniency: LF, CR or CRLF line ends, blank lines ignored) and checks, with
+    the file, element and property named:
+
+    * each element's count is an integer >= 0, and a non-empty element has properties;
+    * property names are unique within their element, element names unique in the file;
+    * property types are PLY scalar types;
+    * binary: the body is exactly ``sum(count * row_bytes)`` bytes when there are no list
+      properties, and at least that (with empty lists) when there are;
+    * ASCII: the body has room for the declared rows (at least two bytes per value).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        PlyFormatError: the first problem found.
+    """
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "no such PLY file", str(path))
     if not path.is_file():
         raise PlyFormatError(f"{path}: not a regular file")
+    with open(path, "rb") as f:
+        head = f.read(PLY_HEADER_LIMIT)
+        size = os.fstat(f.fileno()).st_size
+    newline = next((nl for nl in (b"\r\n", b"\n", b"\r") if head.startswith(b"ply" + nl)), None)
+    if newline is None:
+        raise PlyFormatError(f"{path}: not a PLY file (expected the line 'ply' first, found "
+                             f"{head[:16]!r})")
+    end = head.find(newline + b"end_header" + newline)
     try:
-        ply = PlyData.read(str(path))
-    except (PlyParseError, UnicodeDecodeError) as err:
-        raise PlyFormatError(f"{path}: not a readable PLY file ({err})") from err
+        lines = head[:end if end >= 0 else len(head)].decode("ascii").split(newline.decode())
+    except UnicodeDecodeError as err:
+        raise PlyFormatError(f"{path}: not a PLY file (non-ASCII byte at offset {err.start} "
+                             f"{'in the header' if end >= 0 else 'before any end_header'})"
+                             ) from None
+    if end < 0:
+        raise PlyFormatError(f"{path}: no 'end_header' line in the first {len(head)} bytes; "
+                             f"truncated or not a PLY file")
+    header_bytes = end + len(newline + b"end_header" + newline)
+    fmt, elements = _parse_header_lines(path, lines[1:])
+    header = PlyHeader(fmt, tuple(elements), size - header_bytes)
+    _check_body_size(path, header)
+    return header
+
+
+def _parse_header_lines(path: Path, lines: list[str]) -> tuple[str, list[PlyElementLayout]]:
+    """The format and element layouts of the header lines between ``ply`` and ``end_header``."""
+    fmt = None
+    elements: list[tuple[str, int, list[str], list[int], list[bool]]] = []
+    for lineno, raw in enumerate(lines, start=2):
+        fields = raw.split()
+        if not fields or fields[0] in ("comment", "obj_info"):
+            continue
+        where = f"{path}: header line {lineno} ({raw.strip()[:60]!r})"
+        keyword = fields[0]
+        if keyword == "format":
+            if len(fields) != 3 or fields[1] not in _FORMATS or fields[2] != "1.0":
+                raise PlyFormatError(f"{where}: expected 'format <{'|'.join(_FORMATS)}> 1.0'")
+            fmt = fields[1]
+        elif keyword == "element":
+            if len(fields) != 3:
+                raise PlyFormatError(f"{where}: expected 'element <name> <count>'")
+            try:
+                count = int(fields[2])
+            except ValueError:
+                count = -1
+            if count < 0:
+                raise PlyFormatError(f"{where}: element {fields[1]!r} declares {fields[2]} "
+                                     f"rows; expected a count >= 0")
+            if any(e[0] == fields[1] for e in elements):
+                raise PlyFormatError(f"{where}: a second element named {fields[1]!r}")
+            elements.append((fields[1], count, [], [], []))
+        elif keyword == "property":
+            if not elements:
+                raise PlyFormatError(f"{where}: property before any element")
+            name, _, props, sizes, lists = elements[-1]
+            is_list = fields[1:2] == ["list"]
+            types = fields[2:4] if is_list else fields[1:2]
+            if len(fields) != (5 if is_list else 3):
+                raise PlyFormatError(f"{where}: expected 'property <type> <name>' or 'property "
+                                     f"list <count type> <type> <name>'")
+            unknown = [t for t in types if t not in _SCALAR_BYTES]
+            if unknown:
+                raise PlyFormatError(f"{where}: type {unknown[0]!r} is not a PLY scalar type; "
+                                     f"expected one of {', '.join(_SCALAR_BYTES)}")
+            if fields[-1] in props:
+                raise PlyFormatError(f"{where}: element {name!r} has two properties named "
+                                     f"{fields[-1]!r}")
+            props.append(fields[-1])
+            sizes.append(_SCALAR_BYTES[types[0]])  # a list's length; its items may be none
+            lists.append(is_list)
+        else:
+            raise PlyFormatError(f"{where}: unknown header keyword {keyword!r}")
+    if fmt is None:
+        raise PlyFormatError(f"{path}: PLY header has no 'format' line")
+    layouts = []
+    for name, count, props, sizes, lists in elements:
+        if count and not props:
+            raise PlyFormatError(f"{path}: element {name!r} declares {count} rows but no "
+                                 f"properties")
+        layouts.append(PlyElementLayout(name, count, sum(sizes), tuple(props), any(lists)))
+    return fmt, layouts
+
+
+def _check_body_size(path: Path, header: PlyHeader) -> None:
+    """Compare the declared rows with the bytes after the header (see :func:`read_ply_header`)."""
+    body = header.body_bytes
+    if header.format == "ascii":
+        # each value takes at least one character and one separator
+        needed = sum(e.count * 2 * len(e.properties) for e in header.elements) - 1
+        if needed > body:
+            declared = ", ".join(f"{e.count} {e.name!r} rows of {len(e.properties)} values"
+                                 for e in header.elements)
+            raise PlyFormatError(
+                f"{path}: the header declares {declared}, which need at least {needed} bytes "
+                f"of ASCII text; the file has {body} bytes after the header (truncated, or "
+                f"the counts are wrong)")
+        return
+    needed = sum(e.count * e.row_bytes for e in header.elements)
+    exact = not any(e.has_lists for e in header.elements)
+    if needed > body or (exact and needed != body):
+        declared = ", ".join(
+            f"{e.count} {e.name!r} rows of {'at least ' if e.has_lists else ''}"
+            f"{e.row_bytes} bytes" for e in header.elements) or "no elements"
+        expected = f"{needed} bytes" if exact else f"at least {needed} bytes"
+        cause = ("truncated, or the counts are too large" if needed > body
+                 else "trailing data, or the counts are too small")
+        raise PlyFormatError(
+            f"{path}: the header declares {declared}, i.e. {expected} after the header; the "
+            f"file has {body} ({cause})")
+
+
+def _vertex_element(path: Path, ply: PlyData) -> PlyElement:
     elements = [el.name for el in ply.elements]
     if "vertex" not in elements:
         raise PlyFormatError(f"{path}: no 'vertex' element (elements found: {elements})")

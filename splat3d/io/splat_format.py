@@ -94,13 +94,15 @@ def load_splat(path: str | os.PathLike) -> Gaussians:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        SplatFormatError: the size is not a multiple of 32 bytes, or a position or scale is
-            NaN/Inf or a scale is not positive.
+        SplatFormatError: not a regular file, a size that is not a multiple of 32 bytes, or a
+            position or scale that is NaN/Inf or a scale that is not positive.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "no such .splat file", str(path))
-    raw = path.read_bytes()
+    if not path.is_file():
+        raise SplatFormatError(f"{path}: not a regular file")
+    raw = path.read_bytes()  # no header to trust: the allocation is the file's own size
     if len(raw) % SPLAT_RECORD.itemsize:
         raise SplatFormatError(
             f"{path}: {len(raw)} bytes is not a whole number of {SPLAT_RECORD.itemsize}-byte "
@@ -112,8 +114,10 @@ def load_splat(path: str | os.PathLike) -> Gaussians:
             bad |= ~(records[field] > 0).all(axis=1)
         if bad.any():
             i = int(bad.argmax())
+            expected = "finite values > 0" if field == "scale" else "finite values"
             raise SplatFormatError(f"{path}: Gaussian {i} has an invalid {field} "
-                                   f"{records[field][i].tolist()}")
+                                   f"{records[field][i].tolist()}; expected {expected} "
+                                   f"({int(bad.sum())} of {len(records)} Gaussians are invalid)")
     rgba = torch.from_numpy(records["rgba"].astype(np.float32)) / 255.0  # [N, 4]
     alpha = rgba[:, 3].clamp(*_ALPHA_RANGE)
     return Gaussians(

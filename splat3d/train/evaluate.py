@@ -30,7 +30,7 @@ def evaluate_views(gaussians: Gaussians, data: SceneData, config: TrainConfig,
     with ``image_dir`` each render and a ground truth | render | error comparison is saved.
 
     Raises:
-        KeyError: if the split does not exist; ValueError: if it is empty.
+        ValueError: if the split does not exist or is empty.
     """
     indices = split_indices(data, config.eval_split)
     if not indices:

@@ -43,10 +43,18 @@ def split_indices(data: SceneData, split: str) -> list[int]:
     """Indices of ``split``.
 
     Raises:
-        KeyError: if the dataset has no such split (the available ones are listed).
+        ValueError: if the dataset has no such split; the message names the dataset, the
+            splits it has and the two ways out (a common case: a Blender scene shipped
+            without ``transforms_test.json``, which has no ``test`` split).
     """
     if split not in data.splits:
-        raise KeyError(f"dataset has no split {split!r}; available: {sorted(data.splits)}")
+        source = getattr(data, "source", None)
+        have = ", ".join(repr(s) for s in sorted(data.splits)) or "none"
+        raise ValueError(
+            f"{source or 'dataset'}: no split {split!r} (the dataset has {have}); give it one "
+            f"(Blender: transforms_{split}.json; nerfstudio: {split}_filenames; the other "
+            f"formats hold out every 8th of 2 or more frames as 'test') or choose one it has "
+            f"with the config's eval_split")
     return [int(i) for i in data.splits[split]]
 
 

@@ -9,6 +9,7 @@ from scene_fixtures import orbit_c2w_opengl, write_image, write_json
 from splat3d.data import DatasetError
 from splat3d.data.blender import read_blender
 from splat3d.data.images import clear_image_cache, image_cache_size
+from splat3d.train.scene import split_indices
 
 LEGO_SUBSET = {"train": "transforms_train_subset.json", "test": "transforms_test_subset.json"}
 
@@ -89,3 +90,14 @@ def test_fixture_errors(tmp_path: Path):
         read_blender(tmp_path, background=(0, 0, 2))
     with pytest.raises(DatasetError, match="downscale must be a positive integer"):
         read_blender(tmp_path, downscale=1.5)
+
+
+def test_scene_without_a_test_split_says_which_splits_exist(tmp_path: Path):
+    # the most realistic traceback of the issue: KeyError "dataset has no split 'test'"
+    _blender_scene(tmp_path, {"train": 2})
+    data = read_blender(tmp_path)
+    assert sorted(data.splits) == ["train"]
+    with pytest.raises(ValueError, match=rf"^{tmp_path}: no split 'test' \(the dataset has "
+                       r"'train'\); give it one \(Blender: transforms_test.json; .*\) or choose "
+                       r"one it has with the config's eval_split$"):
+        split_indices(data, "test")

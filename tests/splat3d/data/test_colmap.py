@@ -218,3 +218,39 @@ def test_text_errors(tmp_path: Path):
     (sparse / "cameras.txt").write_text("# c\n1 PINHOLE 32 24 30 x 16 12\n")
     with pytest.raises(DatasetError, match=r"cameras.txt:2: malformed value"):
         read_colmap(tmp_path)
+
+
+@pytest.mark.parametrize("file,what,min_bytes", [("cameras.bin", "camera", 48),
+                                                  ("images.bin", "image", 73),
+                                                  ("points3D.bin", "point", 51)])
+def test_binary_counts_are_checked_against_the_file_size(tmp_path: Path, file, what, min_bytes):
+    _scene(tmp_path, binary=True, n=2)
+    path = tmp_path / "sparse" / "0" / file
+    raw = path.read_bytes()
+    # a count of 2^63 used to reach np.empty (points) or loop until the file ran out
+    path.write_bytes(struct.pack("<Q", 2**63) + raw[8:])
+    with pytest.raises(DatasetError, match=rf"{file}: declares {2**63} {what}s of at least "
+                       rf"{min_bytes} bytes each, but only {len(raw) - 8} bytes follow"):
+        read_colmap_model(tmp_path / "sparse" / "0")
+
+
+def test_image_names_stay_inside_the_images_folder(tmp_path: Path):
+    write_image(tmp_path / "images" / "a.png", 32, 24)
+    empty = (np.zeros((0, 3)), np.zeros((0, 3), np.uint8))
+    for name in ("../../outside.png", "/etc/passwd"):
+        write_model(tmp_path / "sparse" / "0", [(1, "PINHOLE", 32, 24, (30.0, 30.0, 16, 12))],
+                    [(1, (1.0, 0, 0, 0), (0, 0, 5.0), 1, "a.png"),
+                     (2, (1.0, 0, 0, 0), (0, 0, 5.0), 1, name)], empty, binary=True)
+        with pytest.raises(DatasetError, match=r"images.bin image 2: 'name' is "
+                           rf"'{name}'.*(outside the dataset folder|expected a path relative)"):
+            read_colmap(tmp_path)
+
+
+def test_huge_camera_size_is_refused(tmp_path: Path):
+    write_image(tmp_path / "images" / "a.png", 32, 24)
+    empty = (np.zeros((0, 3)), np.zeros((0, 3), np.uint8))
+    write_model(tmp_path / "sparse" / "0", [(1, "PINHOLE", 10**9, 24, (30.0, 30.0, 16, 12))],
+                [(1, (1.0, 0, 0, 0), (0, 0, 5.0), 1, "a.png")], empty, binary=True)
+    with pytest.raises(DatasetError, match=r"image 1 \('a.png'\): image width is 1000000000 "
+                       r"pixels; expected 1 to 32768"):
+        read_colmap(tmp_path)

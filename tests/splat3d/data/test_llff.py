@@ -1,3 +1,4 @@
+import io
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ from scene_fixtures import write_image
 
 from splat3d import conventions
 from splat3d.data import DatasetError
-from splat3d.data.llff import read_llff
+from splat3d.data.llff import read_llff, read_poses_bounds
 
 H, W, FOCAL = 24, 32, 30.0
 
@@ -78,12 +79,14 @@ def test_errors(tmp_path: Path):
     _scene(tmp_path, n=3)
     arr = np.load(tmp_path / "poses_bounds.npy")
     np.save(tmp_path / "poses_bounds.npy", arr[:, :15])
-    with pytest.raises(DatasetError, match=r"expected an \[N, 17\] array, got shape \(3, 15\)"):
+    with pytest.raises(DatasetError, match=r"expected an \[N, 17\] array \(N >= 1\), found "
+                       r"shape \(3, 15\)"):
         read_llff(tmp_path)
     bad = arr.copy()
     bad[1, 3] = np.nan
     np.save(tmp_path / "poses_bounds.npy", bad)
-    with pytest.raises(DatasetError, match=r"row 1 \(IMG_0001.JPG\): pose has non-finite"):
+    with pytest.raises(DatasetError, match=r"poses_bounds.npy: row 1 column 3 is nan; expected "
+                       r"finite values"):
         read_llff(tmp_path)
     bad = arr.copy()
     bad[2, 4] = 48.0  # image height 48 in hwf, files are 24 high
@@ -95,5 +98,43 @@ def test_errors(tmp_path: Path):
     with pytest.raises(DatasetError, match=r"IMG_0000.*32x24 but the intrinsics are for 32x48"):
         read_llff(tmp_path)
     (tmp_path / "poses_bounds.npy").write_bytes(b"garbage")
-    with pytest.raises(DatasetError, match="cannot read .npy array"):
+    with pytest.raises(DatasetError, match="poses_bounds.npy: not a .npy array file"):
         read_llff(tmp_path)
+
+
+def _npy_header(shape: tuple, dtype: str = "<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()  # magic string and header
+
+
+BAD_NPY = {
+    "empty file": (lambda p: p.write_bytes(b""), r"not a .npy array file"),  # was EOFError
+    "npz under the .npy name": (lambda p: np.savez(p.with_suffix(".tmp"), a=np.zeros((3, 17)))
+                                or p.with_suffix(".tmp.npz").rename(p),
+                                r"is a .npz \(zip\) archive; expected a .npy array"),
+    "pickled objects": (lambda p: np.save(p, np.array([{"a": 1}] * 17).reshape(1, 17),
+                                          allow_pickle=True),
+                        r"expected an array of numbers, found dtype object"),
+    "strings": (lambda p: np.save(p, np.full((1, 17), "x")),
+                r"expected an array of numbers, found dtype <U1"),
+    "no rows": (lambda p: np.save(p, np.zeros((0, 17))), r"found shape \(0, 17\)"),
+    "truncated": (lambda p: p.write_bytes(_npy_header((3, 17)) + bytes(100)),
+                  r"declares shape \(3, 17\) of float64 \(408 bytes\) but the file holds 100"),
+    "huge declared shape": (lambda p: p.write_bytes(_npy_header((10**15, 17)) + bytes(8)),
+                            r"declares shape \(1000000000000000, 17\)"),
+    "infinite bound": (lambda p: np.save(p, np.concatenate([np.zeros((2, 16)), [[1], [np.inf]]],
+                                                           axis=1)),
+                       r"row 1 column 16 is inf; expected finite values"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NPY))
+def test_bad_poses_bounds_files(tmp_path: Path, case: str):
+    write, pattern = BAD_NPY[case]
+    path = tmp_path / "poses_bounds.npy"
+    write(path)
+    with pytest.raises(DatasetError, match=pattern) as info:
+        read_poses_bounds(path)
+    assert str(info.value).startswith(str(path))

@@ -126,6 +126,38 @@ BAD_CASES = {
     "string focal": (lambda d: d.__setitem__("fl_x", "50"), r"'fl_x' must be a number"),
     "sizes differ": (lambda d: d["frames"][1].update(w=32, h=24), r"frames differ in image size"),
     "no frames": (lambda d: d.__setitem__("frames", []), r"non-empty list of frames"),
+    "zero field of view": (lambda d: d.update(fl_x=None, camera_angle_x=0),
+                           r"'camera_angle_x' is 0.0; expected a field of view .* \(0, pi\)"),
+    "field of view pi": (lambda d: d.update(fl_x=None, camera_angle_x=math.pi),
+                         r"'camera_angle_x' is 3.14159.*; expected .* \(0, pi\)"),
+    "negative vertical field of view": (lambda d: d.update(
+        fl_x=None, camera_angle_x=0.7, camera_angle_y=-0.1), r"'camera_angle_y' is -0.1"),
+    "infinite focal": (lambda d: d.__setitem__("fl_x", math.inf),
+                       r"'fl_x' must be a finite number, got inf"),
+    "integer focal beyond float": (lambda d: d.__setitem__("fl_x", 10**400),
+                                   r"'fl_x' must be a finite number"),
+    "infinite width": (lambda d: d.__setitem__("w", math.inf), r"'w' must be a finite number"),
+    "huge width": (lambda d: d.__setitem__("w", 100_000),
+                   r"image width is 100000 pixels; expected 1 to 32768"),
+    "camera at 1e300": (lambda d: d["frames"][1]["transform_matrix"][0].__setitem__(3, 1e300),
+                        r"frame 1 .*the camera is 1e\+300 scene units from the origin"),
+    "integer beyond float in pose": (
+        lambda d: d["frames"][1]["transform_matrix"][0].__setitem__(3, 10**400),
+        r"frame 1 .*not a numeric matrix"),
+    "overflowing rotation": (lambda d: d["frames"][0].__setitem__(
+        "transform_matrix", [[1e200, -1e200, 0, 0], [1e200, 1e200, 0, 0], [0, 0, 1, 0],
+                             [0, 0, 0, 1]]), r"frame 0 .*not rigid"),
+    "file_path not a string": (lambda d: d["frames"][2].__setitem__("file_path", 7),
+                               r"frame 2: 'file_path' must be a non-empty string .* got 7"),
+    "absolute file_path": (lambda d: d["frames"][0].__setitem__("file_path", "/etc/passwd"),
+                           r"'file_path' is '/etc/passwd'; expected a path relative to the "
+                           r"dataset folder"),
+    "windows absolute file_path": (lambda d: d["frames"][0].__setitem__(
+        "file_path", "C:\\x\\y.png"), r"'file_path' is 'C:/x/y.png'; expected a path relative"),
+    "file_path escaping the folder": (
+        lambda d: d["frames"][1].__setitem__("file_path", "images/../../../x.png"),
+        r"frame 1 .*'file_path' is 'images/../../../x.png', which leads to .*x.png, outside "
+        r"the dataset folder"),
 }
 
 
@@ -156,3 +188,51 @@ def test_missing_or_broken_file_and_image(tmp_path: Path):
         read_transforms_cameras(path)
     with pytest.raises(DatasetError, match=r"missing key 'views'"):
         read_transforms_cameras(path, frames_key="views")
+
+
+def test_fov_just_inside_the_open_interval_is_accepted(tmp_path: Path):
+    path = write_json(tmp_path / "transforms.json",
+                      {"camera_angle_x": math.pi - 1e-6, "w": 64, "h": 48, "frames": _frames(2)})
+    cams, _ = read_transforms_cameras(path)
+    assert 0 < cams.K[0, 0, 0] < 1e-3  # tan(fov/2) is huge: a tiny but valid focal length
+
+
+def test_undecodable_json_names_the_file(tmp_path: Path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"frames": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(DatasetError, match=r"deep.json: JSON nested too deeply"):
+        read_transforms_cameras(deep)
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"frames": "\xe9"}')
+    with pytest.raises(DatasetError, match=r"latin.json: not a UTF-8 text file"):
+        read_transforms_cameras(latin)
+    digits = tmp_path / "digits.json"
+    digits.write_text('{"fl_x": ' + "9" * 5000 + "}")
+    with pytest.raises(DatasetError, match=r"digits.json: unreadable JSON value"):
+        read_transforms_cameras(digits)
+
+
+def test_symlinks_stay_inside_the_dataset_folder(tmp_path: Path):
+    scene = tmp_path / "scene"
+    write_image(scene / "images" / "frame_000.png", 8, 6)
+    write_image(scene / "images" / "frame_001.png", 8, 6)
+    outside = tmp_path / "private"
+    write_image(outside / "secret.png", 8, 6)
+    data = {"camera_angle_x": 0.8, "frames": _frames(2)}
+    write_json(scene / "transforms.json", data)
+    # A symlinked dataset folder is fine: containment is checked after resolving it.
+    (tmp_path / "linked").symlink_to(scene, target_is_directory=True)
+    cams, names = read_transforms_cameras(tmp_path / "linked" / "transforms.json")
+    assert names == ["frame_000", "frame_001"] and (cams.width, cams.height) == (8, 6)
+    # A link inside the folder that leads out of it is refused before the file is opened.
+    (scene / "images" / "frame_001.png").unlink()
+    (scene / "images" / "frame_001.png").symlink_to(outside / "secret.png")
+    with pytest.raises(DatasetError, match=r"frame 1 .*'file_path' is 'images/frame_001.png', "
+                       r"which leads through a symbolic link to .*secret.png, outside"):
+        read_transforms_cameras(scene / "transforms.json")
+    # the same when the file_path has no suffix and ".png" is appended (Blender style)
+    data["frames"][1]["file_path"] = "./images/frame_001"
+    write_json(scene / "transforms.json", data)
+    with pytest.raises(DatasetError, match=r"frame 1 .*'file_path' is 'images/frame_001.png', "
+                       r"which leads through a symbolic link to .*secret.png, outside"):
+        read_transforms_cameras(scene / "transforms.json")

@@ -5,6 +5,9 @@ plyfile with ``'f4'`` records, gsplat and nerfstudio with a hand-written header 
 raw little-endian floats. Expected parameters come from a naive per-property reference.
 """
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -252,7 +255,7 @@ def test_directory_is_not_a_ply(tmp_path):
                          ids=["empty", "text", "binary", "non_ascii_header"])
 def test_not_a_ply(tmp_path, content):
     (tmp_path / "x.ply").write_bytes(content)
-    with pytest.raises(PlyFormatError, match=r"x\.ply: not a readable PLY file"):
+    with pytest.raises(PlyFormatError, match=r"x\.ply: not a PLY file"):
         load_ply(tmp_path / "x.ply")
 
 
@@ -260,15 +263,87 @@ def test_truncated_binary_body(tmp_path):
     save_ply(tmp_path / "t.ply", random_gaussians(10, 1))
     data = (tmp_path / "t.ply").read_bytes()
     (tmp_path / "t.ply").write_bytes(data[:-5])
-    with pytest.raises(PlyFormatError, match=r"t\.ply: not a readable PLY.*end-of-file"):
+    with pytest.raises(PlyFormatError, match=r"t\.ply: the header declares 10 'vertex' rows of "
+                       r"104 bytes, i\.e\. 1040 bytes after the header; the file has 1035 "
+                       r"\(truncated"):
         load_ply(tmp_path / "t.ply")
 
 
+_HEAD = b"ply\nformat binary_little_endian 1.0\n"
+BAD_HEADERS = {
+    # the issue's crash: no properties, so plyfile's row size was 0 and a division by it
+    # killed the process with SIGFPE
+    "negative count, no properties": (
+        _HEAD + b"element vertex -1\nend_header\n",
+        r"header line 3 \('element vertex -1'\): element 'vertex' declares -1 rows; expected "
+        r"a count >= 0"),
+    "rows without properties": (
+        _HEAD + b"element vertex 5\nend_header\n",
+        r"element 'vertex' declares 5 rows but no properties"),
+    "count not an integer": (
+        _HEAD + b"element vertex 1.5\nproperty float x\nend_header\n",
+        r"element 'vertex' declares 1.5 rows; expected a count >= 0"),
+    "count 1e20": (  # plyfile: OverflowError
+        _HEAD + b"element vertex 100000000000000000000\nproperty float x\nend_header\n",
+        r"declares 100000000000000000000 'vertex' rows of 4 bytes, i\.e\. 4(0)+ bytes after "
+        r"the header; the file has 0 \(truncated"),
+    "ascii count 1e20": (
+        b"ply\nformat ascii 1.0\nelement vertex 100000000000000000000\nproperty float x\n"
+        b"end_header\n1\n", r"need at least 19+ bytes of ASCII text; the file has 2 bytes"),
+    "list rows beyond the file": (
+        _HEAD + b"element face 1000000\nproperty list uchar int idx\nend_header\n\x00",
+        r"1000000 'face' rows of at least 1 bytes, i\.e\. at least 1000000 bytes after the "
+        r"header; the file has 1"),
+    "duplicate property": (  # plyfile: "two properties with same name", no file named
+        _HEAD + b"element vertex 1\nproperty float x\nproperty float x\nend_header\n" + bytes(8),
+        r"header line 5 \('property float x'\): element 'vertex' has two properties named 'x'"),
+    "duplicate element": (
+        _HEAD + b"element vertex 0\nproperty float x\nelement vertex 0\nproperty float x\n"
+        b"end_header\n", r"header line 5 .*a second element named 'vertex'"),
+    "unknown keyword": (_HEAD + b"elemnt vertex 1\nend_header\n",
+                        r"header line 3 .*unknown header keyword 'elemnt'"),
+    "no format": (b"ply\nelement vertex 0\nproperty float x\nend_header\n",
+                  r"header has no 'format' line"),
+    "no end_header": (_HEAD + b"element vertex 1\nproperty float x\n",
+                      r"no 'end_header' line in the first 70 bytes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_HEADERS))
+def test_bad_headers_are_refused_before_plyfile_allocates(tmp_path, case):
+    content, pattern = BAD_HEADERS[case]
+    (tmp_path / "bad.ply").write_bytes(content)
+    with pytest.raises(PlyFormatError, match=r"bad\.ply: .*" + pattern):
+        load_ply(tmp_path / "bad.ply")
+
+
+def test_binary_body_longer_than_declared_is_refused(tmp_path):
+    # 100 vertices declared, 200 present: plyfile alone silently read the first 100
+    save_ply(tmp_path / "a.ply", random_gaussians(200, 0))
+    data = (tmp_path / "a.ply").read_bytes()
+    (tmp_path / "a.ply").write_bytes(data.replace(b"element vertex 200", b"element vertex 100"))
+    with pytest.raises(PlyFormatError, match=r"a\.ply: the header declares 100 'vertex' rows of "
+                       r"68 bytes, i\.e\. 6800 bytes after the header; the file has 13600 "
+                       r"\(trailing data, or the counts are too small\)"):
+        load_ply(tmp_path / "a.ply")
+
+
+def test_crlf_and_cr_headers_still_load(tmp_path):
+    g = random_gaussians(3, 0)
+    save_ply(tmp_path / "a.ply", g)
+    header, body = (tmp_path / "a.ply").read_bytes().split(b"end_header\n", 1)
+    for newline in (b"\r\n", b"\r"):
+        lines = header.split(b"\n")[:-1] + [b"comment blank line next", b"  ", b"end_header"]
+        (tmp_path / "b.ply").write_bytes(newline.join(lines) + newline + body)
+        assert_same(load_ply(tmp_path / "b.ply"), g)
+
+
 def test_half_precision_property_is_a_clear_error(tmp_path):
-    # "half" is not a PLY type; plyfile refuses it and we say which file and line
+    # "half" is not a PLY type; we say which file, line and type
     (tmp_path / "h.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 1\n"
                                      b"property half x\nend_header\n\x00\x00")
-    with pytest.raises(PlyFormatError, match=r"h\.ply: not a readable PLY.*'half'"):
+    with pytest.raises(PlyFormatError, match=r"h\.ply: header line 4 .*type 'half' is not a PLY "
+                       r"scalar type"):
         load_ply(tmp_path / "h.ply")
 
 
@@ -371,3 +446,16 @@ def test_garden_sfm_points_round_trip(tmp_path):
     assert stats["count"] == len(points) == 138_766
     assert stats["bounds_min"] == tuple(points.min(0).values.double().tolist())
     assert stats["bounds_max"] == tuple(points.max(0).values.double().tolist())
+
+
+def test_info_on_the_issue_ply_is_one_line_not_a_crash(tmp_path):
+    # issue #20: this header killed `splat3d info` (and render, view) with SIGFPE
+    path = tmp_path / "crash.ply"
+    path.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex -1\nend_header\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run([sys.executable, "-m", "splat3d.cli", "info", str(path)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        f"splat3d: error: {path}: header line 3 ('element vertex -1'): element 'vertex' "
+        f"declares -1 rows; expected a count >= 0"]

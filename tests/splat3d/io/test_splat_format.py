@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from splat3d import Gaussians
 from splat3d.gaussians import quat_to_rotmat
@@ -128,6 +130,8 @@ def test_save_refuses_non_finite(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.splat"):
         load_splat(tmp_path / "nope.splat")
+    with pytest.raises(SplatFormatError, match=rf"{tmp_path}: not a regular file"):
+        load_splat(tmp_path)
 
 
 def test_size_must_be_a_multiple_of_32(tmp_path):
@@ -144,5 +148,22 @@ def test_invalid_position_or_scale_is_named(tmp_path, field, offset, value):
     data = bytearray((tmp_path / "g.splat").read_bytes())
     data[32 + offset: 32 + offset + 4] = struct.pack("<f", value)
     (tmp_path / "g.splat").write_bytes(bytes(data))
-    with pytest.raises(SplatFormatError, match=rf"g\.splat: Gaussian 1 has an invalid {field}"):
+    with pytest.raises(SplatFormatError, match=rf"g\.splat: Gaussian 1 has an invalid {field} "
+                       r".*; expected finite values.*\(1 of \d+ Gaussians are invalid\)"):
         load_splat(tmp_path / "g.splat")
+
+
+@given(data=st.binary(max_size=32 * 6))
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_bytes_load_finite_or_fail_naming_the_file(tmp_path, data):
+    path = tmp_path / "fuzz.splat"
+    path.write_bytes(data)
+    try:
+        g = load_splat(path)
+    except SplatFormatError as err:
+        assert str(err).startswith(str(path)) and "\n" not in str(err)
+        return
+    assert len(g) == len(data) // 32
+    for field in ("means", "quats", "log_scales", "opacity_logits", "sh"):
+        assert torch.isfinite(getattr(g, field)).all(), field

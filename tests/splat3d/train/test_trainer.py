@@ -84,7 +84,8 @@ def test_run_folder_errors(tiny_scene, tmp_path: Path) -> None:
     train(dataclasses.replace(cfg, overwrite=True), dataset=tiny_scene)
     with pytest.raises(ValueError, match="in-memory"):
         evaluate_run(cfg.output_dir)
-    with pytest.raises(KeyError, match="no split 'val'"):
+    with pytest.raises(ValueError, match=r"no split 'val' \(the dataset has 'test', 'train'\);"
+                       r" .* eval_split"):
         train(dataclasses.replace(cfg, output_dir=tmp_path / "x", eval_split="val"),
               dataset=tiny_scene)
 
