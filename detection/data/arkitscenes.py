@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from detection._read_json_tmp import read_json
 from detection.data.boxes import Boxes3D
 from detection.data.classes import ARKITSCENES_CLASSES
 from detection.data.json_fields import field, finite_numbers, json_object, shown, string
+from splat3d.fileio import read_json
 
 ANNOTATION_SUFFIX = "_3dod_annotation.json"
 MAX_TILT_DEG = 5.0

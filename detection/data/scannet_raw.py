@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 from plyfile import PlyData, PlyParseError
 
-from detection._read_json_tmp import read_json
 from detection.data.json_fields import field, integer, integers, json_object, shown, string
 from detection.data.scannet_scene import ScanNetScene, boxes_from_nyu40_rows, instance_boxes
+from splat3d.fileio import read_json
 
 
 def read_label_map(tsv_path: str | Path) -> dict[str, int]:

@@ -35,14 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from detection._read_json_tmp import read_json
 from detection.data.arkitscenes import ANNOTATION_SUFFIX, read_arkitscenes_annotation
 from detection.data.boxes import Boxes3D
 from detection.data.classes import dataset_classes
 from detection.data.json_fields import finite_number, finite_numbers, json_object, shown
 from detection.data.scannet_arrays import list_scannet_array_scenes, load_scannet_array_boxes
 from splat3d.data.errors import DatasetWarning
-from splat3d.fileio import atomic_path
+from splat3d.fileio import atomic_path, read_json
 
 BOX_FIELDS = ("center", "size", "yaw", "label", "score")
 """The fields a box object of a scene file may have."""
