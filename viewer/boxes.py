@@ -14,12 +14,13 @@ boxes are asked for.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from splat3d.fileio import read_json
 
 if TYPE_CHECKING:
     from detection.data.boxes import Boxes3D
@@ -121,8 +122,8 @@ def show_scene_boxes(
 def _has_scores(path: Path) -> bool:
     """Whether any box of a JSON scene file has a ``score`` (it is a prediction file)."""
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = read_json(path)
+    except ValueError:
         return False  # the scene-file reader reports the malformed file
     boxes = data.get("boxes") if isinstance(data, dict) else None
     return isinstance(boxes, list) and any(isinstance(b, dict) and "score" in b for b in boxes)

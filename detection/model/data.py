@@ -18,7 +18,6 @@ mirroring the Gaussians' orientations along with their centres.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from detection.data.boxes import Boxes3D
 from detection.data.classes import DATASET_CLASSES
 from detection.eval.scene_files import read_scene_boxes, write_scene_boxes
+from splat3d.fileio import read_json
 from splat3d.gaussians import Gaussians
 from splat3d.io.ply import load_ply
 
@@ -124,7 +124,7 @@ def _read_classes(root: Path, dataset: str) -> tuple[str, ...]:
         if dataset not in DATASET_CLASSES:
             raise ValueError(f"unknown dataset {dataset!r}; expected {sorted(DATASET_CLASSES)}")
         return DATASET_CLASSES[dataset]
-    data = _read_json(path)
+    data = read_json(path)
     ok = isinstance(data, list) and data and all(isinstance(c, str) and c for c in data)
     if not ok or len(set(data)) != len(data):
         raise ValueError(f"{path}: expected a non-empty list of distinct class names")
@@ -140,7 +140,7 @@ def _scene_names(root: Path, split: str | None) -> list[str]:
         if not names:
             raise ValueError(f"{root}: no scene folders with a {PLY_NAME}")
         return names
-    splits = _read_json(path)
+    splits = read_json(path)
     if not isinstance(splits, dict) or split not in splits:
         keys = sorted(splits) if isinstance(splits, dict) else []
         raise ValueError(f"{path}: no split {split!r} (found {keys})")
@@ -148,13 +148,6 @@ def _scene_names(root: Path, split: str | None) -> list[str]:
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{path}: split {split!r} must be a non-empty list of scene names")
     return names
-
-
-def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: malformed JSON ({err})") from None
 
 
 # ---------------------------------------------------------------------- augmentation

@@ -16,7 +16,6 @@ Output folder (when given)::
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from detection.model.data import AugmentConfig, DetectionScene, augment_scene
 from detection.model.detector import DetectorConfig, GaussianDetector
-from splat3d.fileio import atomic_path, write_json
+from splat3d.fileio import atomic_path, read_json, write_json
 from splat3d.tensorfile import load_tensor_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -195,7 +194,7 @@ def _resume(
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"])
     log_path = path.parent / LOG_NAME
-    log = json.loads(log_path.read_text())["epochs"] if log_path.is_file() else []
+    log = read_json(log_path)["epochs"] if log_path.is_file() else []
     return int(state["epoch"]), log[: int(state["epoch"])]
 
 

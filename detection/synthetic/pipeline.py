@@ -25,7 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,7 @@ from detection.synthetic.furniture import ROOM_CLASSES
 from detection.synthetic.reconstruct import ReconConfig, recon_train_config, views_dataset
 from detection.synthetic.render import RenderConfig, load_views, render_room, save_views
 from detection.synthetic.rooms import RoomConfig, generate_room
-from splat3d.fileio import atomic_path, write_json
+from splat3d.fileio import atomic_path, read_json, write_json
 from splat3d.io import load_ply, save_ply
 from splat3d.train import train
 
@@ -140,8 +139,7 @@ def _room_info(scene_dir: Path) -> dict:
     path = scene_dir / "room.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run the render step of {scene_dir.name} first")
-    with open(path) as f:
-        return json.load(f)
+    return read_json(path)
 
 
 def recon_dir(scene_dir: Path, guided: bool) -> Path:

@@ -72,7 +72,7 @@ def test_reader_errors_name_the_problem(tmp_path, scene_factory):
     with pytest.raises(ValueError, match="gt_boxes.json: label 'table' is not one of"):
         read_detection_scenes(tmp_path, None)
     (tmp_path / "classes.json").write_text('{"chair": 1')
-    with pytest.raises(ValueError, match="classes.json: malformed JSON"):
+    with pytest.raises(ValueError, match="classes.json: invalid JSON"):
         read_detection_scenes(tmp_path, None)
 
 
