@@ -38,11 +38,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-from plyfile import PlyData, PlyParseError
 
 from detection.data.json_fields import field, integer, integers, json_object, shown, string
 from detection.data.scannet_scene import ScanNetScene, boxes_from_nyu40_rows, instance_boxes
 from splat3d.fileio import read_json
+from splat3d.io.ply import read_ply
 
 
 def read_label_map(tsv_path: str | Path) -> dict[str, int]:
@@ -101,10 +101,7 @@ def read_axis_alignment(meta_path: str | Path) -> np.ndarray:
 def read_mesh_vertices(ply_path: str | Path) -> np.ndarray:
     """``[N, 6]`` float32 ``x y z red green blue`` of a ScanNet mesh (colours 0..255)."""
     ply_path = Path(ply_path)
-    try:
-        ply = PlyData.read(str(ply_path))
-    except (PlyParseError, UnicodeDecodeError) as err:
-        raise ValueError(f"{ply_path}: not a readable PLY file ({err})") from None
+    ply = read_ply(ply_path)
     if "vertex" not in [el.name for el in ply.elements]:
         raise ValueError(f"{ply_path}: no 'vertex' element")
     vertex = ply["vertex"].data

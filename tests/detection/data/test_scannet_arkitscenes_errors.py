@@ -416,5 +416,5 @@ def test_axis_alignment_must_be_finite_and_label_map_utf8(tmp_path):
 def test_mesh_that_is_not_a_ply_names_the_file(tmp_path):
     path = tmp_path / "scene_vh_clean_2.ply"
     path.write_bytes(b"not a ply")
-    with pytest.raises(ValueError, match=r"scene_vh_clean_2.ply: not a readable PLY file"):
+    with pytest.raises(ValueError, match=r"scene_vh_clean_2.ply: not a PLY file"):
         read_mesh_vertices(path)
