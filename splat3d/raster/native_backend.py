@@ -197,6 +197,9 @@ def project(
     if colors is not None:
         rgb = colors if colors.ndim == 3 else colors[None].expand(len(cameras), -1, -1)
         features = None  # the compositor concatenates the given colours with the depths
+        # non-finite colours cull their Gaussian, as the kernel does for SH colours
+        valid = valid & torch.isfinite(rgb.detach()).all(-1)
+        radii = torch.where(valid[..., None], radii, 0)
     else:
         rgb = features[..., :-1]
     return NativeProjection(means2d, conics, opacities, depths, rgb, extents, valid,
