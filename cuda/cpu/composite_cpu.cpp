@@ -14,10 +14,11 @@
 // blend weight of everything behind Gaussian i is the pixel total minus a running prefix.
 // Per-Gaussian gradients are summed over a tile's pixels in per-lane registers (moments of
 // dL/dpower in dx and the row's dy, turned into mean and conic gradients once per Gaussian)
-// and written to the row of that (tile, Gaussian) pair, which only its tile writes. Each
-// Gaussian's rows are then summed in pair order (tile order), so the gradients are the same
-// bit for bit whatever the thread count and whichever thread ran which tile (summing
-// per-thread rows instead would make the order of the additions depend on the scheduling).
+// and written to the row of that (tile, Gaussian) pair, which only its tile writes (rows
+// exist only for the pairs before a tile's stopping point). Each Gaussian's rows are then
+// summed in pair order (tile order), so the gradients are the same bit for bit whatever the
+// thread count and whichever thread ran which tile (summing per-thread rows instead would
+// make the order of the additions depend on the scheduling).
 //
 // Per-Gaussian inputs are packed into one cache line each before the tile loops (with
 // AVX-512, 16 Gaussians at a time through a register transpose).
@@ -304,27 +305,50 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   }
 }
 
-// Gradient rows [6 + F] per (tile, Gaussian) pair, indexed like gaussian_ids: the tile that
-// owns a pair fills its row and flags it; pairs a tile never reached (past every pixel's
-// stopping point, or outside the pixels still blending) stay unflagged and are not read.
+// Gradient rows [6 + F] of the pairs the backward pass visits: tile t's pairs k < (the
+// farthest list index any of its pixels reached, usually a small part of its list) have rows
+// first[t] + k, so the rows run in pair order. The tile that owns a row fills it and records
+// its Gaussian; rows of pairs that met no pixel still blending keep owner -1.
 template <typename T>
-struct PairRows {
-  T* rows;           // [P, slots]
-  uint8_t* written;  // [P]
+struct VisitedRows {
+  T* rows;               // [V, slots]
+  int64_t* owner;        // [V]
+  const int64_t* first;  // [n_tiles + 1]
   int64_t slots;
 
-  T* row(int64_t pair) {
-    written[pair] = 1;
-    T* r = rows + pair * slots;
+  T* row(int64_t tile, int64_t k, int64_t gid) {
+    const int64_t v = first[tile] + k;
+    owner[v] = gid;
+    T* r = rows + v * slots;
     std::fill(r, r + slots, T(0));
     return r;
   }
 };
 
+// first[t] of VisitedRows for every tile, and the total in first[n_tiles]: the prefix sums of
+// the tiles' largest per-pixel count of visited list entries (``last`` of the forward pass).
+std::vector<int64_t> visited_row_offsets(const Geometry& g, const int32_t* last,
+                                         int64_t n_tiles) {
+  std::vector<int64_t> first(n_tiles + 1, 0);
+  parallel_for(n_tiles, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const TilePlace place(g, tile);
+      int32_t most = 0;
+      for (int r = 0; r < place.rows; ++r) {
+        const int32_t* row = last + place.base + r * place.width;
+        most = std::max(most, *std::max_element(row, row + place.cols));
+      }
+      first[tile + 1] = most;
+    }
+  });
+  for (int64_t t = 0; t < n_tiles; ++t) first[t + 1] += first[t];
+  return first;
+}
+
 template <typename T, int FC>
 void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                    const T* fsum, const T* trans_final, const int32_t* last_in,
-                   const T* grad_fsum, const T* grad_trans, T* scratch, PairRows<T>& grads) {
+                   const T* grad_fsum, const T* grad_trans, T* scratch, VisitedRows<T>& grads) {
   const TilePlace place(g, tile);
   const int64_t x0 = place.x0, y0 = place.y0, F = FC > 0 ? FC : g.F;
   const int64_t rec_size = record_size(F);
@@ -445,7 +469,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     m.xy = total[4];
     m.yy = total[5];
     m.g = total[0];
-    T* dst = grads.row(start + k);
+    T* dst = grads.row(tile, k, gid);
     falloff_grad_finish(m, o, dst);
     if constexpr (FC > 0) {
       for (int ch = 0; ch < FC; ++ch) dst[kGradSlots + ch] += total[6 + ch];
@@ -464,12 +488,12 @@ struct Outputs {
   T *means2d, *conics, *opacities, *features;
 };
 
-// outputs[i] = the sum of the rows of Gaussian i's pairs in pair order, for begin <= i < end
-// (zero when none was written). Threads split the Gaussians, never one Gaussian's sum, so
-// its additions happen in the same order whatever the thread count; each scans all pairs.
+// outputs[i] = the sum of Gaussian i's visited rows in row order, for begin <= i < end (zero
+// when it has none). Threads split the Gaussians, never one Gaussian's sum, so its additions
+// happen in the same order whatever the thread count; each thread scans all rows.
 template <typename T>
-void sum_pair_rows(const PairRows<T>& pairs, const int64_t* ids, int64_t n_pairs, int64_t F,
-                   int64_t begin, int64_t end, const Outputs<T> out) {
+void sum_visited_rows(const VisitedRows<T>& visited, int64_t n_rows, int64_t F, int64_t begin,
+                      int64_t end, const Outputs<T> out) {
   T* const o_m2 = out.means2d;
   T* const o_con = out.conics;
   T* const o_op = out.opacities;
@@ -478,10 +502,10 @@ void sum_pair_rows(const PairRows<T>& pairs, const int64_t* ids, int64_t n_pairs
   std::fill(o_con + 3 * begin, o_con + 3 * end, T(0));
   std::fill(o_op + begin, o_op + end, T(0));
   std::fill(o_f + F * begin, o_f + F * end, T(0));
-  for (int64_t k = 0; k < n_pairs; ++k) {
-    const int64_t i = ids[k];
-    if (!pairs.written[k] || i < begin || i >= end) continue;
-    const T* r = pairs.rows + k * pairs.slots;
+  for (int64_t v = 0; v < n_rows; ++v) {
+    const int64_t i = visited.owner[v];
+    if (i < begin || i >= end) continue;  // another range's, or unwritten (-1)
+    const T* r = visited.rows + v * visited.slots;
     o_m2[2 * i] += r[0];
     o_m2[2 * i + 1] += r[1];
     for (int j = 0; j < 3; ++j) o_con[3 * i + j] += r[2 + j];
@@ -559,7 +583,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
   const int64_t height = trans.size(1), width = trans.size(2);
   const Geometry g = geometry(features, width, height);
   const int64_t slots = kGradSlots + g.F;
-  const int64_t n_tiles = tile_counts.numel(), n_pairs = gaussian_ids.numel();
+  const int64_t n_tiles = tile_counts.numel();
   const int n_workers = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(num_workers(), n_tiles)));
   const int64_t CN = g.C * g.N;
@@ -575,24 +599,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     const T* recs = records.data_ptr<T>();
     const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kPack;
     std::vector<T> scratch(per_worker * n_workers);
-    // one gradient row per pair, [P, 6+F], summed per Gaussian at the end
-    std::unique_ptr<T[]> buffer(new T[std::max<int64_t>(1, n_pairs * slots)]);
-    std::vector<uint8_t> written(n_pairs, 0);
-    PairRows<T> pairs{buffer.get(), written.data(), slots};
+    // one gradient row per visited pair, [V, 6+F], summed per Gaussian at the end
+    const std::vector<int64_t> first =
+        visited_row_offsets(g, last.data_ptr<int32_t>(), n_tiles);
+    const int64_t n_rows = first[n_tiles];
+    std::unique_ptr<T[]> buffer(new T[std::max<int64_t>(1, n_rows * slots)]);
+    std::vector<int64_t> owner(n_rows, -1);
+    VisitedRows<T> visited{buffer.get(), owner.data(), first.data(), slots};
     for_each_chunk(n_tiles, [&](int w, int64_t tile) {
       // RGB + depth, the usual case, has its feature loops unrolled
       (g.F == 4 ? backward_tile<T, 4> : backward_tile<T, 0>)(
           recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
           last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(), grad_trans.data_ptr<T>(),
-          scratch.data() + w * per_worker, pairs);
+          scratch.data() + w * per_worker, visited);
     });
     const Outputs<T> out{g_means2d.data_ptr<T>(), g_conics.data_ptr<T>(),
                          g_opacities.data_ptr<T>(), g_features.data_ptr<T>()};
-    // one range of Gaussians per worker (each range scans every pair)
+    // one range of Gaussians per worker (each range scans every row)
     const int64_t n_ranges = std::min<int64_t>(n_workers, std::max<int64_t>(1, CN / 4096));
     for_each_chunk(n_ranges, [&](int, int64_t r) {
-      sum_pair_rows(pairs, bins.ids, n_pairs, g.F, CN * r / n_ranges, CN * (r + 1) / n_ranges,
-                    out);
+      sum_visited_rows(visited, n_rows, g.F, CN * r / n_ranges, CN * (r + 1) / n_ranges, out);
     });
   });
   return {g_means2d, g_conics, g_opacities, g_features};
