@@ -40,6 +40,7 @@ namespace splat3d {
 namespace {
 
 constexpr int kGradSlots = 6;  // mean x, mean y, conic a, b, c, opacity
+constexpr int64_t kParallelRows = int64_t(1) << 18;  // visited pairs summed on several threads
 constexpr int kPrefetch = 4;   // records are prefetched this many list entries ahead
 
 struct Geometry {
@@ -327,21 +328,19 @@ struct VisitedRows {
 
 // first[t] of VisitedRows for every tile, and the total in first[n_tiles]: the prefix sums of
 // the tiles' largest per-pixel count of visited list entries (``last`` of the forward pass).
+// One thread: a pass over one int per pixel costs less than waking the others.
 std::vector<int64_t> visited_row_offsets(const Geometry& g, const int32_t* last,
                                          int64_t n_tiles) {
   std::vector<int64_t> first(n_tiles + 1, 0);
-  parallel_for(n_tiles, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t tile = begin; tile < end; ++tile) {
-      const TilePlace place(g, tile);
-      int32_t most = 0;
-      for (int r = 0; r < place.rows; ++r) {
-        const int32_t* row = last + place.base + r * place.width;
-        most = std::max(most, *std::max_element(row, row + place.cols));
-      }
-      first[tile + 1] = most;
+  for (int64_t tile = 0; tile < n_tiles; ++tile) {
+    const TilePlace place(g, tile);
+    int32_t most = 0;
+    for (int r = 0; r < place.rows; ++r) {
+      const int32_t* row = last + place.base + r * place.width;
+      most = std::max(most, *std::max_element(row, row + place.cols));
     }
-  });
-  for (int64_t t = 0; t < n_tiles; ++t) first[t + 1] += first[t];
+    first[tile + 1] = first[tile] + most;
+  }
   return first;
 }
 
@@ -615,8 +614,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     });
     const Outputs<T> out{g_means2d.data_ptr<T>(), g_conics.data_ptr<T>(),
                          g_opacities.data_ptr<T>(), g_features.data_ptr<T>()};
-    // one range of Gaussians per worker (each range scans every row)
-    const int64_t n_ranges = std::min<int64_t>(n_workers, std::max<int64_t>(1, CN / 4096));
+    // one range of Gaussians per worker (each range scans every row), for many rows only: a
+    // parallel call is a fork/join of the threads, which costs more than a small sum
+    const int64_t n_ranges = n_rows < kParallelRows ? 1 : n_workers;
     for_each_chunk(n_ranges, [&](int, int64_t r) {
       sum_visited_rows(visited, n_rows, g.F, CN * r / n_ranges, CN * (r + 1) / n_ranges, out);
     });
