@@ -14,8 +14,11 @@
 // blend weight of everything behind Gaussian i is the pixel total minus a running prefix.
 // Per-Gaussian gradients are summed over a tile's pixels in per-lane registers (moments of
 // dL/dpower in dx and the row's dy, turned into mean and conic gradients once per Gaussian)
-// and added to per-worker rows; the rows the workers touched are summed once at the end, so
-// there are no data races.
+// and written to the row of that (tile, Gaussian) pair, which only its tile writes (rows
+// exist only for the pairs before a tile's stopping point). Each Gaussian's rows are then
+// summed in pair order (tile order), so the gradients are the same bit for bit whatever the
+// thread count and whichever thread ran which tile (summing per-thread rows instead would
+// make the order of the additions depend on the scheduling).
 //
 // Per-Gaussian inputs are packed into one cache line each before the tile loops (with
 // AVX-512, 16 Gaussians at a time through a register transpose).
@@ -37,6 +40,7 @@ namespace splat3d {
 namespace {
 
 constexpr int kGradSlots = 6;  // mean x, mean y, conic a, b, c, opacity
+constexpr int64_t kParallelRows = int64_t(1) << 18;  // visited pairs summed on several threads
 constexpr int kPrefetch = 4;   // records are prefetched this many list entries ahead
 
 struct Geometry {
@@ -302,33 +306,51 @@ void forward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t
   }
 }
 
-// One worker's gradient rows [6 + F] per Gaussian: a row is zeroed when the worker first adds
-// to it and flagged, and only flagged rows are summed at the end (most Gaussians of a large
-// scene are hidden and get no gradient at all).
+// Gradient rows [6 + F] of the pairs the backward pass visits: tile t's pairs k < (the
+// farthest list index any of its pixels reached, usually a small part of its list) have rows
+// first[t] + k, so the rows run in pair order. The tile that owns a row fills it and records
+// its Gaussian; rows of pairs that met no pixel still blending keep owner -1.
 template <typename T>
-struct GradRows {
-  T* rows;           // [C*N, slots]
-  uint8_t* touched;  // [C*N]
+struct VisitedRows {
+  T* rows;               // [V, slots]
+  int64_t* owner;        // [V]
+  const int64_t* first;  // [n_tiles + 1]
   int64_t slots;
 
-  T* row(int64_t gid) {
-    T* r = rows + gid * slots;
-    if (!touched[gid]) {
-      touched[gid] = 1;
-      std::fill(r, r + slots, T(0));
-    }
+  T* row(int64_t tile, int64_t k, int64_t gid) {
+    const int64_t v = first[tile] + k;
+    owner[v] = gid;
+    T* r = rows + v * slots;
+    std::fill(r, r + slots, T(0));
     return r;
   }
 };
 
+// first[t] of VisitedRows for every tile, and the total in first[n_tiles]: the prefix sums of
+// the tiles' largest per-pixel count of visited list entries (``last`` of the forward pass).
+// One thread: a pass over one int per pixel costs less than waking the others.
+std::vector<int64_t> visited_row_offsets(const Geometry& g, const int32_t* last,
+                                         int64_t n_tiles) {
+  std::vector<int64_t> first(n_tiles + 1, 0);
+  for (int64_t tile = 0; tile < n_tiles; ++tile) {
+    const TilePlace place(g, tile);
+    int32_t most = 0;
+    for (int r = 0; r < place.rows; ++r) {
+      const int32_t* row = last + place.base + r * place.width;
+      most = std::max(most, *std::max_element(row, row + place.cols));
+    }
+    first[tile + 1] = first[tile] + most;
+  }
+  return first;
+}
+
 template <typename T, int FC>
 void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_t tile,
                    const T* fsum, const T* trans_final, const int32_t* last_in,
-                   const T* grad_fsum, const T* grad_trans, T* scratch, GradRows<T>& grads) {
+                   const T* grad_fsum, const T* grad_trans, T* scratch, VisitedRows<T>& grads) {
   const TilePlace place(g, tile);
   const int64_t x0 = place.x0, y0 = place.y0, F = FC > 0 ? FC : g.F;
   const int64_t rec_size = record_size(F);
-  const int64_t slots = kGradSlots + F;
   T* trans = scratch;                  // [256] running transmittance
   T* rest = trans + kTilePixels;       // [256] Σ_{j>i} w_j f_j·g + T_final dL/dT_final
   T* gfeat = rest + kTilePixels;       // [F, 256] dL/dfsum, tile-local
@@ -379,9 +401,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
       }
     }
     if (k + kPrefetch < tile_last) {
-      const int64_t ahead = bins.ids[start + k + kPrefetch];
-      __builtin_prefetch(records + ahead * rec_size);
-      __builtin_prefetch(grads.rows + ahead * slots, 1);
+      __builtin_prefetch(records + bins.ids[start + k + kPrefetch] * rec_size);
     }
     const int64_t gid = bins.ids[start + k];
     const T* rec = records + gid * rec_size;
@@ -448,7 +468,7 @@ void backward_tile(const T* records, const Bins& bins, const Geometry& g, int64_
     m.xy = total[4];
     m.yy = total[5];
     m.g = total[0];
-    T* dst = grads.row(gid);
+    T* dst = grads.row(tile, k, gid);
     falloff_grad_finish(m, o, dst);
     if constexpr (FC > 0) {
       for (int ch = 0; ch < FC; ++ch) dst[kGradSlots + ch] += total[6 + ch];
@@ -467,46 +487,29 @@ struct Outputs {
   T *means2d, *conics, *opacities, *features;
 };
 
-// outputs[i] = the sum over workers of their gradient rows of Gaussian i, for begin <= i <
-// end, in worker order; every output is written, zero where no worker touched the Gaussian.
-template <typename T, int FC>
-void sum_rows(const GradRows<T>* rows, int n_workers, int64_t F_run, int64_t begin,
-              int64_t end, const Outputs<T> out) {
-  constexpr int kMax = kGradSlots + (FC > 0 ? FC : 0);
-  const int64_t F = FC > 0 ? FC : F_run, slots = kGradSlots + F;
-  static const T zeros[kGradSlots + 64] = {};
+// outputs[i] = the sum of Gaussian i's visited rows in row order, for begin <= i < end (zero
+// when it has none). Threads split the Gaussians, never one Gaussian's sum, so its additions
+// happen in the same order whatever the thread count; each thread scans all rows.
+template <typename T>
+void sum_visited_rows(const VisitedRows<T>& visited, int64_t n_rows, int64_t F, int64_t begin,
+                      int64_t end, const Outputs<T> out) {
   T* const o_m2 = out.means2d;
   T* const o_con = out.conics;
   T* const o_op = out.opacities;
   T* const o_f = out.features;
-  for (int64_t i = begin; i < end; ++i) {
-    T sum[kMax > 0 ? kMax : 1] = {};
-    for (int w = 0; w < n_workers; ++w) {
-      const GradRows<T>& g = rows[w];
-      if (i + 16 < end) __builtin_prefetch(g.rows + (i + 16) * slots);
-      // branch-free: untouched rows read as zeros (their memory is not initialised)
-      const T* r = g.touched[i] ? g.rows + i * slots : zeros;
-      if constexpr (FC > 0) {
-        for (int j = 0; j < kMax; ++j) sum[j] += r[j];
-      } else {
-        for (int j = 0; j < kGradSlots; ++j) sum[j] += r[j];
-      }
-    }
-    o_m2[2 * i] = sum[0];
-    o_m2[2 * i + 1] = sum[1];
-    for (int j = 0; j < 3; ++j) o_con[3 * i + j] = sum[2 + j];
-    o_op[i] = sum[5];
-    if constexpr (FC > 0) {
-      for (int ch = 0; ch < FC; ++ch) o_f[i * FC + ch] = sum[kGradSlots + ch];
-    } else {
-      for (int64_t ch = 0; ch < F; ++ch) {
-        T v = 0;
-        for (int w = 0; w < n_workers; ++w) {
-          if (rows[w].touched[i]) v += rows[w].rows[i * slots + kGradSlots + ch];
-        }
-        o_f[i * F + ch] = v;
-      }
-    }
+  std::fill(o_m2 + 2 * begin, o_m2 + 2 * end, T(0));
+  std::fill(o_con + 3 * begin, o_con + 3 * end, T(0));
+  std::fill(o_op + begin, o_op + end, T(0));
+  std::fill(o_f + F * begin, o_f + F * end, T(0));
+  for (int64_t v = 0; v < n_rows; ++v) {
+    const int64_t i = visited.owner[v];
+    if (i < begin || i >= end) continue;  // another range's, or unwritten (-1)
+    const T* r = visited.rows + v * visited.slots;
+    o_m2[2 * i] += r[0];
+    o_m2[2 * i + 1] += r[1];
+    for (int j = 0; j < 3; ++j) o_con[3 * i + j] += r[2 + j];
+    o_op[i] += r[5];
+    for (int64_t ch = 0; ch < F; ++ch) o_f[i * F + ch] += r[kGradSlots + ch];
   }
 }
 
@@ -595,26 +598,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> composite_backward_cp
     const T* recs = records.data_ptr<T>();
     const int64_t per_worker = (2 + g.F) * kTilePixels + g.F * kPack;
     std::vector<T> scratch(per_worker * n_workers);
-    // gradient rows per worker, [C*N, 6+F], summed at the end over the Gaussians they touched
-    std::unique_ptr<T[]> buffers(new T[n_workers * CN * slots]);
-    std::vector<uint8_t> touched(n_workers * CN, 0);
-    std::vector<GradRows<T>> rows;
-    for (int w = 0; w < n_workers; ++w) {
-      rows.push_back({buffers.get() + w * CN * slots, touched.data() + w * CN, slots});
-    }
+    // one gradient row per visited pair, [V, 6+F], summed per Gaussian at the end
+    const std::vector<int64_t> first =
+        visited_row_offsets(g, last.data_ptr<int32_t>(), n_tiles);
+    const int64_t n_rows = first[n_tiles];
+    std::unique_ptr<T[]> buffer(new T[std::max<int64_t>(1, n_rows * slots)]);
+    std::vector<int64_t> owner(n_rows, -1);
+    VisitedRows<T> visited{buffer.get(), owner.data(), first.data(), slots};
     for_each_chunk(n_tiles, [&](int w, int64_t tile) {
       // RGB + depth, the usual case, has its feature loops unrolled
       (g.F == 4 ? backward_tile<T, 4> : backward_tile<T, 0>)(
           recs, bins, g, tile, fsum.data_ptr<T>(), trans.data_ptr<T>(),
           last.data_ptr<int32_t>(), grad_fsum.data_ptr<T>(), grad_trans.data_ptr<T>(),
-          scratch.data() + w * per_worker, rows[w]);
+          scratch.data() + w * per_worker, visited);
     });
     const Outputs<T> out{g_means2d.data_ptr<T>(), g_conics.data_ptr<T>(),
                          g_opacities.data_ptr<T>(), g_features.data_ptr<T>()};
-    parallel_for(CN, 8192, [&](int64_t begin, int64_t end) {
-      // RGB + depth, the usual case, has its slot loops unrolled
-      (g.F == 4 ? sum_rows<T, 4> : sum_rows<T, 0>)(rows.data(), n_workers, g.F, begin, end,
-                                                   out);
+    // one range of Gaussians per worker (each range scans every row), for many rows only: a
+    // parallel call is a fork/join of the threads, which costs more than a small sum
+    const int64_t n_ranges = n_rows < kParallelRows ? 1 : n_workers;
+    for_each_chunk(n_ranges, [&](int, int64_t r) {
+      sum_visited_rows(visited, n_rows, g.F, CN * r / n_ranges, CN * (r + 1) / n_ranges, out);
     });
   });
   return {g_means2d, g_conics, g_opacities, g_features};

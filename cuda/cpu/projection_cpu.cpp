@@ -192,7 +192,8 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
           F8 feature[4];  // colour and depth, or depth alone
           feature[FD - 1] = out.depth;
           if (coeffs) {
-            sh_color(int(sh_degree), g.coeffs, g.mean, in.campos.data() + 3 * c, feature);
+            out.valid = out.valid & sh_color(int(sh_degree), g.coeffs, g.mean,
+                                             in.campos.data() + 3 * c, feature);
           }
           store_records(feature, int(FD), o_f + FD * i0, FD, count);
           for (int l = 0; l < count; ++l) {
@@ -213,11 +214,11 @@ std::vector<at::Tensor> project_forward_cpu(const at::Tensor& means, const at::T
           project_forward(cams[c], m + 3 * n, q + 4 * n, ls + 3 * n, ol[n], T(near_plane),
                           T(far_plane), antialiased, st, out);
           const int64_t i = c * N + n;
-          store_projected(out, i, FD, o_m2, o_con, o_op, o_f, o_ext, o_ok, o_r);
           if (coeffs) {
-            sh_color(int(sh_degree), coeffs + n * K * 3, m + 3 * n, campos.data() + 3 * c,
-                     o_f + FD * i);
+            out.valid = out.valid && sh_color(int(sh_degree), coeffs + n * K * 3, m + 3 * n,
+                                              campos.data() + 3 * c, o_f + FD * i);
           }
+          store_projected(out, i, FD, o_m2, o_con, o_op, o_f, o_ext, o_ok, o_r);
         }
       }
     });

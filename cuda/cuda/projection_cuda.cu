@@ -52,10 +52,11 @@ __global__ void project_forward_kernel(CudaProjectionInputs in, const T* means, 
   project_forward(cam, means + 3 * n, quats + 4 * n, log_scales + 3 * n, opacity_logits[n],
                   T(in.near_plane), T(in.far_plane), in.antialiased, st, out);
   const int64_t FD = in.sh_degree >= 0 ? 4 : 1;
-  store_projected(out, i, FD, means2d, conics, opacities, features, extents, valid, radii);
-  if (in.sh_degree >= 0) {
-    sh_color(in.sh_degree, sh + n * in.K * 3, means + 3 * n, campos, features + FD * i);
+  if (in.sh_degree >= 0) {  // a colour that is not finite culls the Gaussian (sh_math.h)
+    out.valid = out.valid && sh_color(in.sh_degree, sh + n * in.K * 3, means + 3 * n, campos,
+                                      features + FD * i);
   }
+  store_projected(out, i, FD, means2d, conics, opacities, features, extents, valid, radii);
 }
 
 template <typename T>

@@ -6,7 +6,8 @@ backward), tile binning (exact ellipse-tile overlap) and compositing (forward an
 are native on the CPU and, when the extension was built with CUDA, on CUDA tensors. The
 projection also writes the colour+depth features the compositor reads and gsplat's integer
 radii (:class:`NativeProjection`), so no torch ops run between the kernels. Threads follow
-``torch.set_num_threads``.
+``torch.set_num_threads``; on the CPU every sum is taken in a fixed order, so results are
+bit-identical whatever the thread count and the scheduling.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (a C++
 compiler and ninja are needed; about a minute) into ``$XDG_CACHE_HOME/splat3d/native/`` (default
@@ -197,6 +198,9 @@ def project(
     if colors is not None:
         rgb = colors if colors.ndim == 3 else colors[None].expand(len(cameras), -1, -1)
         features = None  # the compositor concatenates the given colours with the depths
+        # non-finite colours cull their Gaussian, as the kernel does for SH colours
+        valid = valid & torch.isfinite(rgb.detach()).all(-1)
+        radii = torch.where(valid[..., None], radii, 0)
     else:
         rgb = features[..., :-1]
     return NativeProjection(means2d, conics, opacities, depths, rgb, extents, valid,

@@ -9,7 +9,10 @@ Semantics follow gsplat's ``fully_fused_projection`` (v1.5) so every backend agr
   ``"antialiased"`` mode opacity is multiplied by the Mip-Splatting compensation
   ``sqrt(det Σ / det(Σ + 0.3 I))`` (Yu et al., 2024);
 * Gaussians with ``z`` outside ``[near, far]``, with (compensated) opacity below 1/255, or whose
-  opacity-aware extent misses the image are culled (``radii == 0``).
+  opacity-aware extent misses the image are culled (``radii == 0``);
+* so are Gaussians with any non-finite screen-space value (a NaN or infinite mean, scale,
+  rotation, opacity or colour, the colour taken before its clamp at 0): they render nothing
+  and send no gradient to the others, whichever backend renders them.
 
 Everything here is plain differentiable PyTorch; culled entries get finite values and zero
 gradients.
@@ -128,8 +131,12 @@ def project(
             colors = eval_sh(sh_degree, sh[None].expand(len(cameras), *sh.shape), dirs)
         else:
             colors = (sh[:, 0] * SH_C0)[None].expand(len(cameras), -1, -1)
-        colors = torch.clamp_min(colors + 0.5, 0.0)
-    elif colors.ndim == 2:
-        colors = colors[None].expand(len(cameras), -1, -1)
+        colors = colors + 0.5
+        valid = valid & torch.isfinite(colors.detach()).all(-1)  # before the clamp hides a NaN
+        colors = torch.clamp_min(colors, 0.0)
+    else:
+        if colors.ndim == 2:
+            colors = colors[None].expand(len(cameras), -1, -1)
+        valid = valid & torch.isfinite(colors.detach()).all(-1)
 
     return Projection(means2d, conics, opacities, mc[..., 2], colors, extents, valid)

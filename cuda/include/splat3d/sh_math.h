@@ -79,23 +79,29 @@ SPLAT3D_HD void sh_basis_vjp(int degree, T x, T y, T z, const T* h, T* grad) {
 
 // Colour of a Gaussian with SH coefficients ``coeffs`` ([K, 3], the first (degree+1)^2 used)
 // seen from ``campos``: max(0, 0.5 + Σ_k B_k(normalize(mean - campos)) sh_k). ``raw``
-// (optional) receives the value before the clamp.
+// (optional) receives the value before the clamp. Returns where that value is finite in all
+// three channels: the projection culls a Gaussian whose colour is not (a NaN or infinite
+// coefficient), as splat3d/raster/projection.py does, rather than let the clamp turn a NaN
+// into black.
 template <typename T>
-SPLAT3D_HD void sh_color(int degree, const T* coeffs, const T* mean, const T* campos, T* rgb,
-                         T* raw = nullptr) {
+SPLAT3D_HD MaskOf<T> sh_color(int degree, const T* coeffs, const T* mean, const T* campos,
+                              T* rgb, T* raw = nullptr) {
   T basis[16];
   T d[3] = {mean[0] - campos[0], mean[1] - campos[1], mean[2] - campos[2]};
   const T len = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
   const T inv = T(1) / select(len > T(1e-12), len, T(1e-12));
   sh_basis(degree, d[0] * inv, d[1] * inv, d[2] * inv, basis);
   const int k_used = (degree + 1) * (degree + 1);
+  MaskOf<T> finite = T(0) < T(1);  // true
   for (int ch = 0; ch < 3; ++ch) {
     T v = T(0);
     for (int k = 0; k < k_used; ++k) v += basis[k] * coeffs[3 * k + ch];
     v += T(0.5);
     if (raw) raw[ch] = v;
     rgb[ch] = select(v > T(0), v, T(0));
+    finite = finite & isfinite(v);
   }
+  return finite;
 }
 
 // Adds the gradients of sh_color's output (g_rgb) to g_coeffs ([K, 3]) and g_mean. The basis
