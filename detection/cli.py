@@ -71,8 +71,8 @@ class DetectRun:
     """The trained detector (``detector.pt`` from ``detect train``)."""
     out: Path
     """Prediction JSON to write (detection.eval scene-file format), or an existing folder to
-    write ``OUT/<name>.json`` in (the layout ``eval-det --pred`` reads); the name is made safe
-    (:mod:`splat3d.safepath`), so the file stays in that folder."""
+    write ``OUT/<name>.json`` in (the layout ``eval-det --pred`` reads); a name such as
+    ``../x`` is made safe, so the file stays in that folder."""
     gt: Path | None = None
     """Optional ground-truth scene file; prints per-class AP and mAP@0.25 / 0.5."""
     name: str | None = None
