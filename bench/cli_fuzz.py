@@ -20,8 +20,9 @@ setup failed         --     the case's inputs could not be built (a fixture is m
 ==================== ====== ===========================================================
 
 A server command (``view``) that reaches its timeout has started serving the bad input: that
-counts as silent wrong output. tyro's own usage errors (a boxed message, exit 2) count as a
-clean error: the flag is named and no traceback is printed.
+counts as silent wrong output (or ok, for a case where serving is acceptable). tyro's own
+usage errors (a boxed message, exit 2) count as a clean error: the flag is named and no
+traceback is printed.
 
 Usage::
 
@@ -83,11 +84,14 @@ def classify(
         mentions: one of these must appear in a clean error line (empty: no requirement).
         check_failure: why the case's check of a successful run failed (``None``: it held).
         marker_found: the planted pickle's marker file exists.
-        serves: a server command, for which a timeout means it started serving.
+        serves: a server command, for which a timeout means it started serving (fine when
+            ``expect`` is ``either``).
     """
     if marker_found:
         return "code executed", "the malicious pickle ran (marker file created)"
     if timed_out:
+        if serves and expect == "either":
+            return "ok", "served (the input may be ignored)"
         if serves:
             return "silent wrong output", "started serving instead of refusing the input"
         return "hard crash", "timeout"

@@ -52,6 +52,10 @@ TYRO = "╭─ Value error ──╮\n│ Error parsing --max-steps │\n╰─�
     ({"expect": "error", "returncode": None, "stderr": "", "timed_out": True}, "hard crash"),
     ({"expect": "error", "returncode": None, "stderr": "", "timed_out": True, "serves": True},
      "silent wrong output"),
+    ({"expect": "either", "returncode": None, "stderr": "", "timed_out": True, "serves": True},
+     "ok"),
+    ({"expect": "either", "returncode": None, "stderr": "", "timed_out": True, "serves": True,
+      "marker_found": True}, "code executed"),
     ({"expect": "error", "returncode": 2, "stderr": ONE_LINE, "marker_found": True},
      "code executed"),
 ])
