@@ -107,14 +107,16 @@ def unique_names(names: Sequence[str], suffixes: Sequence[str] = ("",)) -> list[
                     or {f.casefold() for f in _folders(candidate)} & files)
 
     result = []
+    tried: dict[str, int] = {}  # base -> last number tried, so n equal names cost O(n)
     for name in names:
         base = candidate = safe_name(name)
         if clashes(base) and {f.casefold() for f in _folders(base)} & files:
             base = base.replace("/", "_")
-        k = 1
+        k = tried.get(base.casefold(), 1)
         while clashes(candidate):
             k += 1
             candidate = f"{base}~{k}"
+        tried[base.casefold()] = k
         files |= {(candidate + s).casefold() for s in suffixes}
         folders |= {f.casefold() for f in _folders(candidate)}
         result.append(candidate)
