@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_case(case, workdir)
         done.append(outcome)
         print(f"[{len(done):3d}/{len(cases)}] {outcome.category:19s} {case.name} "
-              f"({outcome.seconds:.0f} s)", flush=True)
+              f"({outcome.seconds:.0f} s) {outcome.reason[:150]}", flush=True)
         return outcome
 
     with ThreadPoolExecutor(args.jobs) as pool:
