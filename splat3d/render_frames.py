@@ -45,11 +45,13 @@ def check_background(background: tuple[float, ...]) -> None:
         raise ValueError(f"background {tuple(background)}: expected three RGB values in [0, 1]")
 
 
-def check_image_size(width: int, height: int) -> None:
-    """Refuse images above :data:`MAX_IMAGE_PIXELS` before any buffer is allocated."""
+def check_image_size(width: int, height: int, source: str) -> None:
+    """Refuse images above :data:`MAX_IMAGE_PIXELS` before any buffer is allocated;
+    ``source`` says where the size came from (a flag or a file's keys)."""
     if width * height > MAX_IMAGE_PIXELS:
-        raise ValueError(f"image size {width}x{height} is {width * height:,} pixels; at most "
-                         f"{MAX_IMAGE_PIXELS:,} are rendered (choose a smaller --width/--height)")
+        raise ValueError(f"{source}: image size {width}x{height} is {width * height:,} pixels; "
+                         f"at most {MAX_IMAGE_PIXELS:,} are rendered (choose a smaller "
+                         f"--width/--height)")
 
 
 def output_stems(names: list[str], save_npy: bool) -> list[str]:
@@ -82,7 +84,8 @@ def render_frames(
     check_background(background)
     cams, names = read_transforms_cameras(Path(cameras))
     cams = resolve_size(cams, width, height)
-    check_image_size(cams.width, cams.height)
+    check_image_size(cams.width, cams.height, f"{cameras} ('w'/'h')" if width is None
+                     and height is None else "--width/--height")
     stems = output_stems(names, save_npy)
     pngs = [child_path(out, stem, ".png") for stem in stems]
     renamed = [(n, p) for n, s, p in zip(names, stems, pngs, strict=True) if n != s]

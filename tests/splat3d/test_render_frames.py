@@ -137,7 +137,7 @@ def test_render_refuses_a_symlink_out_of_out(scene):
     (("--background", "nan", "nan", "nan"), "background (nan, nan, nan): expected three RGB"),
     (("--background", "0", "2", "0"), "background (0.0, 2.0, 0.0): expected three RGB"),
     (("--background", "-0.1", "0", "0"), "expected three RGB values in [0, 1]"),
-    (("--width", "100000000"), "pixels; at most"),
+    (("--width", "100000000"), "--width/--height: image size 100000000x75000000"),
     (("--width", "100000", "--height", "100000"), "image size 100000x100000"),
     (("--width", "0"), "image size must be positive"),
     (("--device", "gpu"), "--device 'gpu': not a torch device"),
@@ -152,3 +152,13 @@ def test_render_bad_flags_are_one_line_errors(scene, capsys, extra, message):
     err = capsys.readouterr().err
     assert err.startswith("splat3d: error: ") and err.count("\n") == 1 and message in err, err
     assert not (tmp / "out").exists(), "nothing is written before the inputs are checked"
+
+
+def test_render_refuses_a_huge_size_from_the_file_naming_it(scene, capsys):
+    _, _, tmp = scene
+    meta = json.loads((tmp / "transforms.json").read_text())
+    (tmp / "huge.json").write_text(json.dumps(dict(meta, w=10**9, h=10**9)))
+    with pytest.raises(SystemExit):
+        main(render_args(tmp, tmp / "huge.json", tmp / "out"))
+    err = capsys.readouterr().err
+    assert "huge.json ('w'/'h'): image size 1000000000x1000000000" in err and err.count("\n") == 1
