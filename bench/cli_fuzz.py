@@ -8,7 +8,8 @@ Each case runs in its own folder as ``python -m splat3d.cli ...`` (this checkout
 category             passes meaning
 ==================== ====== ===========================================================
 clean error          yes    expected an error: exit != 0, one stderr line
-                            ``splat3d: error: ...`` naming the file or flag
+                            ``splat3d: error: ...`` naming the file or flag (progress bars
+                            and one-line ``splat3d: warning:`` lines aside)
 ok                   yes    expected success: exit 0 and the case's check holds
 traceback            no     ``Traceback`` on stderr, or an error that is not one line
 silent wrong output  no     exit 0 where an error was expected, or a failed check
@@ -105,7 +106,7 @@ def classify(
         last = [ln for ln in stderr.strip().splitlines() if ln.strip()][-1:]
         return "traceback", last[0].strip()[:200] if last else "traceback"
     if returncode != 0:
-        lines = [ln for ln in stderr.splitlines() if ln.strip()]
+        lines = [ln for ln in stderr.splitlines() if ln.strip() and not _is_noise(ln)]
         usage = bool(lines) and lines[0].startswith("╭") and returncode == 2
         if not usage and (len(lines) != 1 or not lines[0].startswith("splat3d: error: ")):
             return "traceback", f"{len(lines)} stderr lines, not one 'splat3d: error:' line"
@@ -120,6 +121,11 @@ def classify(
     if check_failure:
         return "silent wrong output", check_failure
     return "ok", ""
+
+
+def _is_noise(line: str) -> bool:
+    """A progress-bar line or a one-line ``splat3d: warning:``: not part of the error."""
+    return line.startswith("splat3d: warning: ") or "━" in line or " it/s " in line
 
 
 def subprocess_env(extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
