@@ -11,7 +11,8 @@ clean error          yes    expected an error: exit != 0, one stderr line
                             ``splat3d: error: ...`` naming the file or flag (progress bars
                             and one-line ``splat3d: warning:`` lines aside)
 ok                   yes    expected success: exit 0 and the case's check holds
-traceback            no     ``Traceback`` on stderr, or an error that is not one line
+traceback            no     ``Traceback`` on stderr, an error that is not one line, or
+                            ``splat3d: internal error:`` (an unanticipated exception)
 silent wrong output  no     exit 0 where an error was expected, or a failed check
 hard crash           no     killed by a signal (SIGFPE, SIGSEGV, SIGKILL...) or a timeout
 vague error          no     a clean one-line error that names neither the file nor the flag
@@ -108,6 +109,8 @@ def classify(
     if returncode != 0:
         lines = [ln for ln in stderr.splitlines() if ln.strip() and not _is_noise(ln)]
         usage = bool(lines) and lines[0].startswith("╭") and returncode == 2
+        if len(lines) == 1 and lines[0].startswith("splat3d: internal error: "):
+            return "traceback", lines[0].removeprefix("splat3d: ")[:200]  # saved to a file
         if not usage and (len(lines) != 1 or not lines[0].startswith("splat3d: error: ")):
             return "traceback", f"{len(lines)} stderr lines, not one 'splat3d: error:' line"
         message = stderr if usage else lines[0]

@@ -39,6 +39,8 @@ TYRO = "╭─ Value error ──╮\n│ Error parsing --max-steps │\n╰─�
     ({"expect": "error", "returncode": 2, "stderr": TYRO, "mentions": ("--max-steps",)},
      "clean error"),
     ({"expect": "error", "returncode": 1, "stderr": TRACEBACK}, "traceback"),
+    ({"expect": "error", "returncode": 1, "stderr": "splat3d: internal error: KeyError: 'x' "
+      "(this is a bug in splat3d; the traceback is in /tmp/t.txt)\n"}, "traceback"),
     ({"expect": "error", "returncode": 2, "stderr": "warning: x\n" + ONE_LINE}, "traceback"),
     ({"expect": "error", "returncode": 2, "stderr": "splat3d: warning: x\n" + ONE_LINE},
      "clean error"),
