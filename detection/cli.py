@@ -19,6 +19,7 @@ from typing import Literal
 from detection.model.data import PLY_NAME, read_class_boxes, write_class_boxes
 from detection.model.detector import load_detector
 from detection.model.train import DETECTOR_NAME, LOG_NAME, DetectorTrainConfig, train_detector
+from splat3d.safepath import child_path
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class DetectRun:
     detector: Path
     """The trained detector (``detector.pt`` from ``detect train``)."""
     out: Path
-    """Prediction JSON to write (detection.eval scene-file format)."""
+    """Prediction JSON to write (detection.eval scene-file format), or an existing folder to
+    write ``OUT/<name>.json`` in (the layout ``eval-det --pred`` reads); a name such as
+    ``../x`` is made safe, so the file stays in that folder."""
     gt: Path | None = None
     """Optional ground-truth scene file; prints per-class AP and mAP@0.25 / 0.5."""
     name: str | None = None
@@ -90,10 +93,11 @@ class DetectRun:
         if not ply.is_file():
             raise FileNotFoundError(f"{ply} does not exist")
         name = self.name or (self.scene.stem if self.scene.suffix == ".ply" else self.scene.name)
+        out = child_path(self.out, name, ".json") if self.out.is_dir() else self.out
         detector = load_detector(self.detector, self.device)
         boxes = detector.predict(load_ply(ply), self.score_threshold, self.nms_iou)
-        write_class_boxes(self.out, name, boxes, detector.classes)
-        print(f"wrote {len(boxes)} boxes to {self.out}")
+        write_class_boxes(out, name, boxes, detector.classes)
+        print(f"wrote {len(boxes)} boxes to {out}")
         if self.gt is not None:
             gt = read_class_boxes(self.gt, detector.classes)
             results = evaluate_boxes({name: boxes}, {name: gt}, detector.classes)

@@ -161,7 +161,8 @@ def render(
     Args:
         ply: 3DGS PLY file to render.
         cameras: transforms.json with 4x4 OpenGL camera-to-world ``transform_matrix`` per frame.
-        out: output folder; images are named after the frames.
+        out: output folder; images are named after the frames, kept inside it (a name such as
+            ``../x`` or ``/abs/x`` becomes ``x``; clashing names get ``~2``, ``~3``...).
         backend: rasterizer backend.
         width: output width (default: from the cameras; keeps the aspect if only one is given).
         height: output height.
@@ -169,7 +170,7 @@ def render(
         mode: 'classic' or 'antialiased' (Mip-Splatting compensation).
         background: RGB background in [0,1].
         save_npy: also write float32 ``NAME.npy`` (RGB), ``NAME_alpha.npy`` and ``NAME_depth.npy``.
-        device: torch device to render on.
+        device: torch device to render on (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
     """
     from splat3d.render_frames import render_frames
 

@@ -33,6 +33,7 @@ from splat3d.cameras import Cameras
 from splat3d.fileio import atomic_path, save_png, to_uint8
 from splat3d.gaussians import Gaussians
 from splat3d.rasterize import Backend, rasterize
+from splat3d.safepath import child_path
 
 Vec3 = tuple[float, float, float]
 
@@ -188,12 +189,12 @@ def save_turntable(
     config: TurntableConfig = TurntableConfig(), *, stem: str = "turntable",
 ) -> TurntableFiles:
     """Write ``<stem>.png`` (grid), ``<stem>.gif`` and, when an encoder exists, ``<stem>.mp4``
-    into ``directory``, each atomically."""
-    directory = Path(directory)
-    grid = directory / f"{stem}.png"
+    into ``directory``, each atomically (``stem`` is made safe: the files stay in ``directory``,
+    :func:`splat3d.safepath.child_path`)."""
+    grid = child_path(directory, stem, ".png")
     save_png(grid, tile_images(images, config.columns, config.background))
     frames = [to_uint8(img) for img in images]
-    gif = directory / f"{stem}.gif"
+    gif = child_path(directory, stem, ".gif")
     with atomic_path(gif) as tmp:
         first, *rest = (Image.fromarray(f) for f in frames)
         first.save(tmp, format="GIF", save_all=True, append_images=rest, loop=0,
@@ -201,7 +202,7 @@ def save_turntable(
     skipped = mp4_encoder_missing()
     mp4 = None
     if skipped is None:
-        mp4 = directory / f"{stem}.mp4"
+        mp4 = child_path(directory, stem, ".mp4")
         with atomic_path(mp4) as tmp:
             _write_mp4(tmp, frames, config.fps)
     return TurntableFiles(grid, gif, mp4, skipped)

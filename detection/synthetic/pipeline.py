@@ -49,6 +49,7 @@ from detection.synthetic.render import RenderConfig, load_views, render_room, sa
 from detection.synthetic.rooms import RoomConfig, generate_room
 from splat3d.fileio import atomic_path, read_json, write_json
 from splat3d.io import load_ply, save_ply
+from splat3d.safepath import child_path
 from splat3d.train import train
 
 Sampling = Literal["none", "random", "fps", "box"]
@@ -189,7 +190,7 @@ def sample_step(scene_dir: Path, variant: Variant, config: PipelineConfig,
                 detect_root: Path) -> bool:
     """Steps 3 and 4: sample the reconstruction and write the scene's detection folder
     (``point_cloud.ply`` + ``gt_boxes.json``); False when already done."""
-    out = detect_root / variant.name / scene_dir.name
+    out = child_path(detect_root, f"{variant.name}/{scene_dir.name}", exact=True)
     if (out / "point_cloud.ply").is_file() and (out / "gt_boxes.json").is_file():
         return False
     info = _room_info(scene_dir)
@@ -215,10 +216,18 @@ def run_pipeline(root: Path, scenes: Mapping[str, int], config: PipelineConfig,
 
     The dataset-level driver: give each machine its own subset of ``scenes`` (same ``root``,
     same ``config``) to spread a run; steps only ever write inside their own scene folders.
+
+    Raises:
+        ValueError: for a scene or variant name that is not a plain relative name (``..``, a
+            root, control characters: :func:`splat3d.safepath.child_path`), before any work;
+            renaming it would break the ``splits.json`` that lists it.
     """
     root = Path(root)
+    for name in scenes:
+        for variant in variants:
+            child_path(root / "detect", f"{variant.name}/{name}", exact=True)
     for name, seed in scenes.items():
-        scene_dir = root / "scenes" / name
+        scene_dir = child_path(root / "scenes", name, exact=True)
         did = []
         if render_step(scene_dir, seed, config):
             did.append("render")

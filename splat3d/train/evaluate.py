@@ -10,6 +10,7 @@ import torch
 from splat3d.gaussians import Gaussians
 from splat3d.metrics import psnr, ssim
 from splat3d.rasterize import rasterize
+from splat3d.safepath import unique_names
 from splat3d.train.config import TrainConfig
 from splat3d.train.outputs import save_view_images
 from splat3d.train.scene import (
@@ -36,8 +37,10 @@ def evaluate_views(gaussians: Gaussians, data: SceneData, config: TrainConfig,
     if not indices:
         raise ValueError(f"evaluation split {config.eval_split!r} has no views")
     bg = background_color(data)
+    # Dataset frame names may repeat once flattened ("a/b", "a_b"): one file per view.
+    stems = unique_names([frame_name(data, i) for i in indices], (".png",))
     views = []
-    for i in indices:
+    for i, stem in zip(indices, stems, strict=True):
         gt, _ = target_view(data, i, bg, config.device)
         out = rasterize(gaussians, data.cameras[i].to(config.device), sh_degree=sh_degree,
                         background=bg.to(config.device), mode=config.mode,
@@ -47,7 +50,7 @@ def evaluate_views(gaussians: Gaussians, data: SceneData, config: TrainConfig,
         views.append({"name": name, "index": i, "psnr": float(psnr(render, gt)[0]),
                       "ssim": float(ssim(render, gt)[0])})
         if image_dir is not None:
-            save_view_images(image_dir, name, gt[0].cpu(), render[0].cpu())
+            save_view_images(image_dir, stem, gt[0].cpu(), render[0].cpu())
     return {"psnr": sum(v["psnr"] for v in views) / len(views),
             "ssim": sum(v["ssim"] for v in views) / len(views),
             "num_views": len(views), "views": views}

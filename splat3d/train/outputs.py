@@ -17,6 +17,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from splat3d.fileio import atomic_path, read_json, save_png
+from splat3d.safepath import child_path
 
 __all__ = ["ERROR_GAIN", "comparison_image", "plot_training_curves", "read_json",
            "save_view_images"]
@@ -33,9 +34,13 @@ def comparison_image(gt: Float[Tensor, "H W 3"],
 
 
 def save_view_images(folder: Path, name: str, gt: Tensor, render: Tensor) -> None:
-    """``renders/NAME.png`` and ``comparisons/NAME.png`` for one evaluated view."""
-    save_png(Path(folder) / "renders" / f"{name}.png", render)
-    save_png(Path(folder) / "comparisons" / f"{name}.png", comparison_image(gt, render))
+    """``renders/NAME.png`` and ``comparisons/NAME.png`` for one evaluated view.
+
+    ``NAME`` comes from the dataset, so it is made safe (:func:`splat3d.safepath.child_path`):
+    the files stay inside ``renders/`` and ``comparisons/`` whatever the frame is called.
+    """
+    save_png(child_path(Path(folder) / "renders", name, ".png"), render)
+    save_png(child_path(Path(folder) / "comparisons", name, ".png"), comparison_image(gt, render))
 
 
 def plot_training_curves(path: Path, history: list[dict[str, float]],

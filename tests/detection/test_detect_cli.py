@@ -11,6 +11,7 @@ from detection.cli import DetectRun, DetectTrain
 from detection.data.boxes import Boxes3D
 from detection.model import DetectorConfig, DetectorTrainConfig
 from detection.model.data import write_class_boxes
+from detection.model.detector import GaussianDetector
 from splat3d.gaussians import Gaussians
 from splat3d.io.ply import save_ply
 
@@ -64,3 +65,18 @@ def test_run_errors_are_one_line(tmp_path, data_root):
     with pytest.raises(ValueError, match="no split 'test'"):
         DetectTrain(data=data_root, output=tmp_path / "o", split="test").run()
     assert not (tmp_path / "p.json").exists() and not (tmp_path / "o").exists()
+
+
+def test_run_into_a_folder_names_the_file_after_the_scene_inside_it(tmp_path, data_root):
+    detector = tmp_path / "det" / "detector.pt"
+    GaussianDetector(TINY.detector, CLASSES).save(detector)
+    preds = tmp_path / "box" / "preds"
+    preds.mkdir(parents=True)
+    before = set(tmp_path.rglob("*"))
+    for name in (None, "../../evil", f"{tmp_path}/abs"):
+        DetectRun(scene=data_root / "room_2", detector=detector, out=preds, name=name,
+                  score_threshold=0.0).run()
+    created = [p for p in set(tmp_path.rglob("*")) - before if p.is_file()]
+    assert len(created) == 3 and all(p.is_relative_to(preds) for p in created), created
+    assert json.loads((preds / "evil.json").read_text())["scene"] == "../../evil"
+    assert json.loads((preds / "room_2.json").read_text())["scene"] == "room_2"

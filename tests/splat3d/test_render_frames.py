@@ -77,3 +77,88 @@ def test_render_blender_transforms_with_camera_angle(scene):
           "--width", "32", "--height", "32"])
     assert sorted(p.name for p in (tmp / "lego").glob("*.png")) == [
         "r_0.png", "r_100.png", "r_150.png", "r_50.png"]
+
+
+def write_file_paths(path: Path, file_paths: list[str]) -> None:
+    """transforms.json whose frames all look at the origin from (0, -3, 1), named as given."""
+    c2w = conventions.opencv_to_opengl(conventions.look_at(
+        torch.tensor([[0.0, -3.0, 1.0]]), torch.zeros(1, 3), torch.tensor([0.0, 0.0, 1.0])))[0]
+    frames = [{"file_path": f, "transform_matrix": c2w.tolist()} for f in file_paths]
+    path.write_text(json.dumps({"fl_x": 20.0, "w": 24, "h": 18, "frames": frames}))
+
+
+def tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def render_args(tmp: Path, cameras: Path, out: Path, *extra: str) -> list[str]:
+    return ["render", "--ply", str(tmp / "scene.ply"), "--cameras", str(cameras),
+            "--out", str(out), *extra]
+
+
+def test_render_traversal_names_stay_inside_out(scene, capsys):
+    """Issue #20 item 3: absolute, climbing and drive names wrote PNGs elsewhere."""
+    _, _, tmp = scene
+    # Where a broken writer would put them, these all land inside tmp (never in /etc).
+    hostile = [f"{tmp}/outside/x", "../../x", "a/../../x", "C:\\x", "..", "../../../x", "x",
+               "x\x00y", "CON"]
+    write_file_paths(tmp / "hostile.json", hostile)
+    out = tmp / "box" / "a" / "out"
+    before = tree(tmp)
+    main(render_args(tmp, tmp / "hostile.json", out, "--save-npy"))
+    created = tree(tmp) - before
+    assert all(p.startswith("box/a/out/") or p in ("box", "box/a", "box/a/out")
+               for p in created), sorted(created)
+    assert len(list(out.rglob("*.png"))) == len(hostile), "two frames shared one file"
+    assert len(list(out.rglob("*_depth.npy"))) == len(hostile)
+    assert "frame name(s) changed" in capsys.readouterr().out
+
+
+def test_render_keeps_split_sub_folders(scene):
+    _, _, tmp = scene
+    write_file_paths(tmp / "splits.json", ["./test/r_0", "./train/r_0"])
+    main(render_args(tmp, tmp / "splits.json", tmp / "out"))
+    assert tree(tmp / "out") == {"test", "train", "test/r_0.png", "train/r_0.png"}
+
+
+def test_render_refuses_a_symlink_out_of_out(scene):
+    _, _, tmp = scene
+    out, elsewhere = tmp / "out", tmp / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "evil").symlink_to(elsewhere, target_is_directory=True)
+    write_file_paths(tmp / "link.json", ["evil/x", "fine/x"])
+    with pytest.raises(SystemExit):
+        main(render_args(tmp, tmp / "link.json", out))
+    assert list(elsewhere.iterdir()) == [] and tree(out) == {"evil"}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--background", "nan", "nan", "nan"), "background (nan, nan, nan): expected three RGB"),
+    (("--background", "0", "2", "0"), "background (0.0, 2.0, 0.0): expected three RGB"),
+    (("--background", "-0.1", "0", "0"), "expected three RGB values in [0, 1]"),
+    (("--width", "100000000"), "--width/--height: image size 100000000x75000000"),
+    (("--width", "100000", "--height", "100000"), "image size 100000x100000"),
+    (("--width", "0"), "image size must be positive"),
+    (("--device", "gpu"), "--device 'gpu': not a torch device"),
+    pytest.param(("--device", "cuda"), "--device 'cuda': CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")),
+])
+def test_render_bad_flags_are_one_line_errors(scene, capsys, extra, message):
+    _, _, tmp = scene
+    with pytest.raises(SystemExit) as exit_:
+        main(render_args(tmp, tmp / "transforms.json", tmp / "out", *extra))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("splat3d: error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp / "out").exists(), "nothing is written before the inputs are checked"
+
+
+def test_render_refuses_a_huge_size_from_the_file_naming_it(scene, capsys):
+    _, _, tmp = scene
+    meta = json.loads((tmp / "transforms.json").read_text())
+    (tmp / "huge.json").write_text(json.dumps(dict(meta, w=10**9, h=10**9)))
+    with pytest.raises(SystemExit):
+        main(render_args(tmp, tmp / "huge.json", tmp / "out"))
+    err = capsys.readouterr().err
+    assert "huge.json ('w'/'h'): image size 1000000000x1000000000" in err and err.count("\n") == 1

@@ -158,3 +158,13 @@ def test_bad_config_is_rejected():
         TurntableConfig(up=(0.0, 0.0, 0.0))
     with pytest.raises(ValueError, match="no images"):
         tile_images(torch.zeros(0, 2, 2, 3))
+
+
+def test_a_climbing_stem_stays_in_the_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(turntable, "mp4_encoder_missing", lambda: "no MP4 encoder: test")
+    out = tmp_path / "a" / "out"
+    files = save_turntable(torch.rand(2, 4, 4, 3), out, TurntableConfig(views=2),
+                           stem="../../tt")
+    assert files.grid == out / "tt.png" and files.gif == out / "tt.gif"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "a", "a/out", "a/out/tt.gif", "a/out/tt.png"]

@@ -16,7 +16,22 @@ from typing import Annotated, Literal
 
 import tyro
 
+from splat3d.safepath import child_path
 from text2d3.dream.recipe import dream, with_priors, with_steps
+
+DREAM_ROOT = Path("outputs/dream")
+"""Where runs go without ``--output``, one folder per prompt."""
+
+
+def default_output(prompt: str) -> Path:
+    """``outputs/dream/<prompt>``: lower-case words joined by ``_``, letters, digits and ``_``
+    only (``"a red cube"`` -> ``a_red_cube``), cut to a safe length.
+
+    A prompt with none of those characters (``"!!!"``) gives ``outputs/dream/empty``, never
+    ``outputs/dream`` itself, which ``--overwrite`` would replace with every run in it.
+    """
+    slug = "".join(c for c in "_".join(prompt.lower().split()) if c.isalnum() or c == "_")
+    return child_path(DREAM_ROOT, slug or "empty")
 
 
 def dream_command(
@@ -66,8 +81,7 @@ def dream_command(
             replace(s, cameras=replace(s.cameras, resolution=resolution)) for s in config.stages))
     config = replace(config, seed=seed, device=device)
     if output is None:
-        slug = "_".join(prompt.lower().split()) or "empty"
-        output = Path("outputs/dream") / "".join(c for c in slug if c.isalnum() or c == "_")
+        output = default_output(prompt)
     monitor = None
     if viewer:
         from splat3d.gaussians import Gaussians

@@ -8,14 +8,39 @@ Example:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from splat3d.fileio import atomic_path
+from splat3d.safepath import child_path
 from text2d3.priors.base import generate
 from text2d3.priors.load import load_prior
+
+MAX_SIZE = 8192
+"""Largest ``--size`` (an 8192 x 8192 RGB image is 192 MB); larger is refused up front."""
+
+
+def output_paths(out: Path, num: int) -> list[Path]:
+    """``out`` itself for one image, else ``STEM_0.SUFFIX``, ``STEM_1.SUFFIX``... beside it,
+    each checked to stay in ``out``'s folder (:func:`splat3d.safepath.child_path`).
+
+    Raises:
+        ValueError: for a ``num`` below 1, an ``out`` without a file name, or a suffix that
+            is not an image format PIL writes.
+    """
+    if num < 1:
+        raise ValueError(f"--num {num}: expected at least 1 image")
+    if not out.name or out.is_dir():
+        raise ValueError(f"--out {out}: expected an image file path such as {out / 'img.png'}")
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise ValueError(f"--out {out}: unknown image suffix {out.suffix!r}; use e.g. .png")
+    if num == 1:
+        return [out]
+    return [child_path(out.parent, f"{out.stem}_{i}", out.suffix) for i in range(num)]
 
 
 def sample_image(
@@ -50,20 +75,28 @@ def sample_image(
         device: torch device.
 
     Returns:
-        The written paths.
+        The written paths (each written atomically).
+
+    Raises:
+        ValueError: before any model is loaded, for ``num`` < 1, an ``out`` that is a folder
+            or has no image suffix, ``size`` outside 1..:data:`MAX_SIZE`, or a non-finite
+            ``guidance``.
     """
+    paths = output_paths(Path(out), num)
+    if size is not None and not 1 <= size <= MAX_SIZE:
+        raise ValueError(f"--size {size}: expected 1 to {MAX_SIZE} pixels")
+    if not math.isfinite(guidance):
+        raise ValueError(f"--guidance {guidance}: expected a finite scale")
     model = load_prior(prior, device=device,
                        dtype=torch.float16 if device.startswith("cuda") else torch.float32)
     images = generate(model, [prompt] * num, steps=steps, method=method, guidance=guidance,
                       seed=seed, negative=[negative] * num)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out] if num == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}")
-                                    for i in range(num)]
+    image_format = Image.registered_extensions()[paths[0].suffix.lower()]
     for image, path in zip(images, paths, strict=True):
         pil = Image.fromarray((image.cpu().numpy() * 255).round().astype(np.uint8))
         if size is not None:
             pil = pil.resize((size, size), Image.NEAREST)
-        pil.save(path)
+        with atomic_path(path) as tmp:
+            pil.save(tmp, format=image_format)
         print(f"wrote {path}")
     return paths
