@@ -19,6 +19,7 @@ from typing import Literal
 from detection.model.data import PLY_NAME, read_class_boxes, write_class_boxes
 from detection.model.detector import load_detector
 from detection.model.train import DETECTOR_NAME, LOG_NAME, DetectorTrainConfig, train_detector
+from splat3d.device import resolve_device
 from splat3d.safepath import child_path
 
 
@@ -49,6 +50,7 @@ class DetectTrain:
         """Read the scenes, train, write the detector."""
         from detection.model.data import read_detection_scenes
 
+        resolve_device(self.config.device)
         scenes, classes = read_detection_scenes(self.data, self.split, self.dataset)
         config = self.config
         if self.epochs is not None:
@@ -89,13 +91,22 @@ class DetectRun:
         from detection.eval import evaluate_boxes, format_results_table
         from splat3d.io.ply import load_ply
 
+        resolve_device(self.device)
+        if self.score_threshold is not None and not 0 <= self.score_threshold <= 1:
+            raise ValueError(f"--score-threshold {self.score_threshold}: expected a score in "
+                             f"[0, 1]")
+        if self.nms_iou is not None and not 0 < self.nms_iou <= 1:
+            raise ValueError(f"--nms-iou {self.nms_iou}: expected an IoU in (0, 1]")
         ply = self.scene if self.scene.suffix == ".ply" else self.scene / PLY_NAME
         if not ply.is_file():
             raise FileNotFoundError(f"{ply} does not exist")
         name = self.name or (self.scene.stem if self.scene.suffix == ".ply" else self.scene.name)
         out = child_path(self.out, name, ".json") if self.out.is_dir() else self.out
         detector = load_detector(self.detector, self.device)
-        boxes = detector.predict(load_ply(ply), self.score_threshold, self.nms_iou)
+        gaussians = load_ply(ply)
+        if len(gaussians) == 0:
+            raise ValueError(f"{ply}: holds no Gaussians; nothing to detect")
+        boxes = detector.predict(gaussians, self.score_threshold, self.nms_iou)
         write_class_boxes(out, name, boxes, detector.classes)
         print(f"wrote {len(boxes)} boxes to {out}")
         if self.gt is not None:

@@ -44,6 +44,10 @@ MESH_FORMATS: dict[str, str] = {".glb": "glb", ".obj": "obj", ".ply": "ply"}
 """File extensions :func:`save_mesh` writes, and trimesh's name for each format."""
 
 
+MAX_RESOLUTION = 1024
+"""Largest grid side: a 1024³ float32 density grid already takes 4 GiB."""
+
+
 @dataclass(frozen=True)
 class MeshConfig:
     """How to turn Gaussians into a mesh."""
@@ -65,8 +69,9 @@ class MeshConfig:
     Gaussian whose box alone is larger is evaluated by itself."""
 
     def __post_init__(self) -> None:
-        if self.resolution < 2:
-            raise ValueError(f"MeshConfig.resolution must be >= 2, got {self.resolution}")
+        if not 2 <= self.resolution <= MAX_RESOLUTION:
+            raise ValueError(f"mesh resolution (--mesh-resolution) must be 2 to "
+                             f"{MAX_RESOLUTION} grid points; got {self.resolution}")
         if not self.iso_level > 0:
             raise ValueError(f"MeshConfig.iso_level must be > 0, got {self.iso_level}")
         if not self.cutoff_sigma > 0:

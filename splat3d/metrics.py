@@ -33,7 +33,12 @@ def psnr(
     return 10.0 * torch.log10(data_range**2 / mse.clamp_min(1e-20))
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
+SSIM_WINDOW = 11
+"""Side of the SSIM window in pixels (Wang et al. 2004)."""
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = 1.5,
+                    dtype: torch.dtype = torch.float32,
                     device: torch.device | str | None = None) -> Float[Tensor, " S"]:
     """Normalised 1D Gaussian weights; the 2D SSIM window is their outer product."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
@@ -43,7 +48,7 @@ def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = tor
 
 def ssim_map(
     pred: Float[Tensor, "*B H W C"], target: Float[Tensor, "*B H W C"],
-    data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
+    data_range: float = 1.0, window_size: int = SSIM_WINDOW, sigma: float = 1.5,
 ) -> Float[Tensor, "*B h w C"]:
     """Local SSIM at every valid window position, ``h = H - window_size + 1`` (same for w).
 
@@ -78,7 +83,7 @@ def ssim_map(
 
 def ssim(
     pred: Float[Tensor, "*B H W C"], target: Float[Tensor, "*B H W C"],
-    data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
+    data_range: float = 1.0, window_size: int = SSIM_WINDOW, sigma: float = 1.5,
 ) -> Float[Tensor, "*B"]:
     """Mean SSIM per image (Wang et al., 2004), differentiable; 1 for identical images.
 

@@ -138,6 +138,8 @@ def view(
         box_dataset: the dataset whose class names the box labels use.
         min_score: predicted boxes scoring below this are not drawn.
     """
+    if not 0 <= min_score <= 1:
+        raise ValueError(f"--min-score {min_score}: expected a score in [0, 1]")
     config = ViewerConfig(host=host, port=port, allow_remote=allow_remote,
                           allowed_origins=allowed_origins, require_token=require_token, mode=mode,
                           render_resolution=render_resolution, up_direction=up_direction,

@@ -169,24 +169,20 @@ def finish(config: TrainConfig, params: torch.nn.ParameterDict,
     plot_training_curves(out / CURVES_FILE, history, evals)
 
 
-def load_run_checkpoint(run_dir: Path) -> dict[str, Any]:
-    """The payload of the newest readable checkpoint of ``run_dir`` (see
-    :func:`splat3d.train.checkpoint.load_latest`)."""
-    return ckpt.load_latest(Path(run_dir))[1]
-
-
 def load_run_gaussians(run_dir: Path) -> Gaussians:
     """The Gaussians of the newest readable checkpoint of ``run_dir``."""
-    return _checkpoint_gaussians(load_run_checkpoint(run_dir))
+    return _checkpoint_gaussians(*ckpt.load_latest(Path(run_dir)))
 
 
-def _checkpoint_gaussians(payload: dict[str, Any]) -> Gaussians:
+def _checkpoint_gaussians(path: Path, payload: dict[str, Any]) -> Gaussians:
     params = payload["params"]
     missing = [k for k in PARAM_NAMES if k not in params]
     if missing:
-        raise ValueError(f"checkpoint of step {payload['step']}: parameters {missing} are "
-                         f"missing; found {sorted(params)}")
-    return gaussians_from_params(params).detach()
+        raise ValueError(f"{path}: parameters {missing} are missing; found {sorted(params)}")
+    try:
+        return gaussians_from_params(params).detach()
+    except ValueError as err:  # shapes that do not make Gaussians
+        raise ValueError(f"{path}: {err}") from None
 
 
 def evaluate_run(run_dir: Path) -> dict[str, Any]:
@@ -199,9 +195,13 @@ def evaluate_run(run_dir: Path) -> dict[str, Any]:
 
     run_dir = Path(run_dir)
     config = load_config(run_dir)
-    payload = load_run_checkpoint(run_dir)  # the cheaper failure first
+    path, payload = ckpt.load_latest(run_dir)  # the cheaper failures first
+    gaussians = _checkpoint_gaussians(path, payload)
+    bad = non_finite_params(gaussians.tensors())
+    if bad is not None:
+        raise NonFiniteError(f"{path}: nothing to evaluate: {bad}")
     data = load_data(config)
-    gaussians = _checkpoint_gaussians(payload).to(config.device)
+    gaussians = gaussians.to(config.device)
     result = evaluate_views(gaussians, data, config, final_sh_degree(config), test_dir(config))
     result["step"] = payload["step"]
     write_json(run_dir / EVALUATION_FILE, result)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import torch
 
 from splat3d.gaussians import Gaussians
+from splat3d.metrics import SSIM_WINDOW
 from splat3d.rasterize import rasterize
 from splat3d.train import checkpoint as ckpt
 from splat3d.train import run_dir as rd
@@ -114,11 +115,21 @@ def train(config: TrainConfig, dataset: SceneData | None = None,
     if not train_ids:
         raise ValueError("the dataset's 'train' split has no views")
     split_indices(data, config.eval_split)
+    _check_image_size(config, data)
     with torch_threads(config.threads):
         state = _restore(config, data) if config.resume else _initial_state(config, data)
         _loop(config, data, train_ids, state, monitor)
         rd.finish(config, state.params, state.history, state.evals, state.elapsed)
     return config.output_dir
+
+
+def _check_image_size(config: TrainConfig, data: SceneData) -> None:
+    """The D-SSIM term needs images at least as large as its window."""
+    height, width = data.images.shape[1:3]
+    if config.ssim_lambda > 0 and min(height, width) < SSIM_WINDOW:
+        raise ValueError(f"the training images are {width}x{height} px (--downscale "
+                         f"{config.downscale}); the SSIM loss needs at least {SSIM_WINDOW} px "
+                         f"per side: use a smaller --downscale")
 
 
 @contextlib.contextmanager

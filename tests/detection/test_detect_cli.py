@@ -80,3 +80,14 @@ def test_run_into_a_folder_names_the_file_after_the_scene_inside_it(tmp_path, da
     assert len(created) == 3 and all(p.is_relative_to(preds) for p in created), created
     assert json.loads((preds / "evil.json").read_text())["scene"] == "../../evil"
     assert json.loads((preds / "room_2.json").read_text())["scene"] == "room_2"
+
+
+def test_run_on_a_scene_without_gaussians_names_the_file(tmp_path):
+    from splat3d.io import save_ply
+
+    GaussianDetector(DetectorConfig(), ("chair",)).save(tmp_path / "d.pt")
+    save_ply(tmp_path / "empty.ply", Gaussians.empty(0))
+    with pytest.raises(ValueError, match=r"empty\.ply: holds no Gaussians"):
+        DetectRun(scene=tmp_path / "empty.ply", detector=tmp_path / "d.pt",
+                  out=tmp_path / "p.json").run()
+    assert not (tmp_path / "p.json").exists()

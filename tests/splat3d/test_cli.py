@@ -138,3 +138,27 @@ def test_warnings_are_printed_as_one_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "info", command)
     main(["info"])
     assert capsys.readouterr().err == "splat3d: warning: resume: using the saved settings\n"
+
+
+NO_CUDA = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CUDA is present")
+
+
+@pytest.mark.parametrize("argv, flag", [
+    pytest.param(["sample", "a red cube", "--out", "x.png", "--device", "cuda"], "--device",
+                 marks=NO_CUDA),
+    pytest.param(["detect", "run", "--scene", "s.ply", "--detector", "d.pt", "--out", "o.json",
+                  "--device", "cuda"], "--device", marks=NO_CUDA),
+    (["detect", "run", "--scene", "s.ply", "--detector", "d.pt", "--out", "o.json",
+      "--nms-iou", "2"], "--nms-iou"),
+    (["detect", "run", "--scene", "s.ply", "--detector", "d.pt", "--out", "o.json",
+      "--score-threshold", "nan"], "--score-threshold"),
+    (["view", "scene.ply", "--min-score", "nan"], "--min-score"),
+])
+def test_bad_flags_are_refused_before_any_file_is_read(tmp_path, monkeypatch, capsys, argv, flag):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"splat3d: error: {flag} ") and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []

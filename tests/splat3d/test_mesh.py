@@ -170,6 +170,8 @@ def test_clear_errors(tmp_path):
         MeshConfig(bounds=((0.0, 0.0, 0.0), (1.0, -1.0, 1.0)))
     with pytest.raises(ValueError, match="resolution"):
         MeshConfig(resolution=1)
+    with pytest.raises(ValueError, match=r"--mesh-resolution\) must be 2 to 1024 .* 100000"):
+        MeshConfig(resolution=100_000)  # a 4 PB grid
     mesh = extract_mesh(_one((0.0, 0.0, 0.0), (0.2, 0.2, 0.2), 0.9, (0.5, 0.5, 0.5)),
                         MeshConfig(resolution=16))
     with pytest.raises(ValueError, match="unknown extension"):

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 import tyro
 
+from splat3d.device import resolve_device
 from splat3d.safepath import child_path
 from text2d3.dream.recipe import dream, with_priors, with_steps
 
@@ -79,7 +80,7 @@ def dream_command(
     if resolution is not None:
         config = replace(config, stages=tuple(
             replace(s, cameras=replace(s.cameras, resolution=resolution)) for s in config.stages))
-    config = replace(config, seed=seed, device=device)
+    config = replace(config, seed=seed, device=str(resolve_device(device)))
     if output is None:
         output = default_output(prompt)
     monitor = None

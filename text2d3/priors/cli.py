@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from splat3d.device import resolve_device
 from splat3d.fileio import atomic_path
 from splat3d.safepath import child_path
 from text2d3.priors.base import generate
@@ -82,6 +83,7 @@ def sample_image(
             or has no image suffix, ``size`` outside 1..:data:`MAX_SIZE`, or a non-finite
             ``guidance``.
     """
+    resolve_device(device)
     paths = output_paths(Path(out), num)
     if size is not None and not 1 <= size <= MAX_SIZE:
         raise ValueError(f"--size {size}: expected 1 to {MAX_SIZE} pixels")

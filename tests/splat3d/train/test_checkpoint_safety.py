@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import warnings
@@ -23,6 +24,7 @@ from splat3d.train.checkpoint import (
     plain_data,
     save_checkpoint,
 )
+from splat3d.train.faults import NonFiniteError
 from splat3d.train.run_dir import load_config, load_run_gaussians
 from tests.splat3d.train.conftest import interrupt_at, tiny_config
 
@@ -200,3 +202,25 @@ def test_resume_and_eval_write_into_the_copy(disk_scene, tmp_path: Path,
     assert [str(w.message) for w in caught if str(w.message).startswith("resume")] == [
         f"resume: using the saved settings of {copy}; ignoring the new values of seed"]
 
+
+
+def _edit_newest(run: Path, edit) -> Path:
+    path = list_checkpoints(run)[-1]
+    payload = load_checkpoint(path)
+    edit(payload["params"])
+    torch.save(payload, path)
+    return path
+
+
+def test_a_non_finite_model_is_not_evaluated(run: Path) -> None:
+    path = _edit_newest(run, lambda p: p["opacity_logits"].__setitem__(slice(0, 3), float("nan")))
+    with pytest.raises(NonFiniteError, match=rf"^{re.escape(str(path))}: nothing to evaluate: "
+                                             rf"3 of [\d,]+ Gaussians have non-finite"):
+        evaluate_run(run)
+    assert not (run / "evaluation.json").exists()
+
+
+def test_parameters_of_the_wrong_shape_name_the_checkpoint(run: Path) -> None:
+    path = _edit_newest(run, lambda p: p.__setitem__("means", p["means"][:, :2].clone()))
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .*means"):
+        load_run_gaussians(run)

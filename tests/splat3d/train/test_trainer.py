@@ -111,3 +111,12 @@ def test_export_run_mesh(tiny_scene, tmp_path: Path) -> None:
     assert len(mesh.faces) > 0 and mesh.visual.vertex_colors.shape[0] == len(mesh.vertices)
     with pytest.raises(ValueError, match="does not end in .obj"):
         export_run(run, format="obj", out=tmp_path / "mesh.glb")
+
+
+def test_images_smaller_than_the_ssim_window_are_refused(tmp_path: Path) -> None:
+    from splat3d.demo import build_scene, render_dataset
+
+    small = render_dataset(build_scene(seed=0), n_train=2, n_test=1, size=8)
+    with pytest.raises(ValueError, match=r"8x8 px \(--downscale 1\); the SSIM loss needs at "
+                                         r"least 11 px"):
+        train(tiny_config(tmp_path / "run", steps=5), dataset=small)
