@@ -112,7 +112,9 @@ def read_colmap(
         if im.camera_id not in model.cameras:
             raise DatasetError(f"{where}: refers to camera {im.camera_id}, which is not in the "
                                f"model")
-        cam = colmap_camera_model(model.cameras[im.camera_id], where)
+        cam = colmap_camera_model(model.cameras[im.camera_id],
+                                  f"{model.cameras_path} camera {im.camera_id}, used by "
+                                  f"{model.images_path.name} image {im.image_id} ({im.name!r})")
         records.append(FrameRecord(name=name, image_path=path, c2w=colmap_c2w(im, where),
                                    camera=cam))
     records = prefer_prescaled(

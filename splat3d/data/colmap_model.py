@@ -73,6 +73,8 @@ class ColmapModel:
     """``[P,3]`` uint8 point colours."""
     images_path: Path
     """The ``images.bin`` / ``images.txt`` file the images came from (named in messages)."""
+    cameras_path: Path
+    """The ``cameras.bin`` / ``cameras.txt`` file the cameras came from (named in messages)."""
 
 
 class _Reader:
@@ -255,8 +257,8 @@ def read_colmap_model(folder: Path) -> ColmapModel:
             points = folder / f"points3D{ext}"
             xyz, rgb = pts(points) if points.is_file() else (np.zeros((0, 3)),
                                                              np.zeros((0, 3), np.uint8))
-            images_path = folder / f"images{ext}"
-            return ColmapModel(cams(folder / f"cameras{ext}"), imgs(images_path), xyz, rgb,
-                               images_path)
+            images_path, cameras_path = folder / f"images{ext}", folder / f"cameras{ext}"
+            return ColmapModel(cams(cameras_path), imgs(images_path), xyz, rgb, images_path,
+                               cameras_path)
     raise DatasetError(f"{folder}: no COLMAP model (cameras.bin + images.bin or cameras.txt "
                        f"+ images.txt)")

@@ -254,3 +254,10 @@ def test_huge_camera_size_is_refused(tmp_path: Path):
     with pytest.raises(DatasetError, match=r"image 1 \('a.png'\): image width is 1000000000 "
                        r"pixels; expected 1 to 32768"):
         read_colmap(tmp_path)
+
+
+def test_bad_intrinsics_name_the_cameras_file(tmp_path: Path):
+    _scene(tmp_path, binary=False, model=("PINHOLE", (float("nan"), 31.0, 16.0, 12.0)))
+    with pytest.raises(DatasetError, match=r"cameras\.txt camera 1, used by images\.txt "
+                                           r"image 10\d .*'fx' is not finite"):
+        read_colmap(tmp_path)
