@@ -24,7 +24,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -177,9 +177,11 @@ class Viewer:
         """Whether a user ticked "Pause training"."""
         return self.state.paused
 
-    def wait_while_paused(self, poll_seconds: float = 0.1) -> None:
-        """Block while training is paused from the GUI (returns at once otherwise)."""
-        while self.state.paused and not self._stop.is_set():
+    def wait_while_paused(self, stop: Callable[[], bool] | None = None,
+                          poll_seconds: float = 0.1) -> None:
+        """Block while training is paused from the GUI (returns at once otherwise, and as
+        soon as ``stop()`` is true, e.g. SIGTERM arrived while paused)."""
+        while self.state.paused and not self._stop.is_set() and not (stop and stop()):
             time.sleep(poll_seconds)
 
     # ------------------------------------------------------------------ layers

@@ -7,7 +7,10 @@ are native on the CPU and, when the extension was built with CUDA, on CUDA tenso
 projection also writes the colour+depth features the compositor reads and gsplat's integer
 radii (:class:`NativeProjection`), so no torch ops run between the kernels. Threads follow
 ``torch.set_num_threads``; on the CPU every sum is taken in a fixed order, so results are
-bit-identical whatever the thread count and the scheduling.
+bit-identical whatever the thread count and the scheduling. The price is memory in the
+compositor backward: one gradient row of ``6 + F`` values per (tile, Gaussian) pair that a
+pixel visited (before each tile's stopping point), about 2.7 MB at 256²/100k in float32, and
+growing with image size times depth complexity.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension.load`` (a C++
 compiler and ninja are needed; about a minute) into ``$XDG_CACHE_HOME/splat3d/native/`` (default

@@ -12,10 +12,11 @@ Semantics follow gsplat's ``fully_fused_projection`` (v1.5) so every backend agr
   opacity-aware extent misses the image are culled (``radii == 0``);
 * so are Gaussians with any non-finite screen-space value (a NaN or infinite mean, scale,
   rotation, opacity or colour, the colour taken before its clamp at 0): they render nothing
-  and send no gradient to the others, whichever backend renders them.
+  and send no gradient to the others, in this backend and the native one (the gsplat
+  adapter passes values through to gsplat unchanged).
 
-Everything here is plain differentiable PyTorch; culled entries get finite values and zero
-gradients.
+Everything here is plain differentiable PyTorch; culled entries send zero gradients to the
+others (their own values, a non-finite colour included, are never read downstream).
 """
 
 from __future__ import annotations

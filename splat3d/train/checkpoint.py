@@ -178,9 +178,16 @@ def _check_payload(path: Path, payload: Any) -> None:
         raise CheckpointError(f"{path}: field 'params' disagrees on the number of Gaussians: "
                               f"{rows}")
     rng = payload["torch_rng"]
-    if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8:
-        raise CheckpointError(f"{path}: field 'torch_rng' must be a uint8 tensor")
-    for name in ("optimizer", "strategy_state"):
-        if not isinstance(payload[name], dict):
+    if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8 \
+            or rng.shape != torch.get_rng_state().shape:
+        raise CheckpointError(f"{path}: field 'torch_rng' must be a uint8 tensor of shape "
+                              f"{list(torch.get_rng_state().shape)}")
+    for name in ("optimizer", "strategy_state", "log"):
+        if not isinstance(payload.get(name, {}), dict):
             raise CheckpointError(f"{path}: field {name!r} must be a dict")
+    optimizer = payload["optimizer"]
+    if not isinstance(optimizer.get("state"), dict) \
+            or not isinstance(optimizer.get("param_groups"), list):
+        raise CheckpointError(f"{path}: field 'optimizer' must hold 'state' (a dict) and "
+                              f"'param_groups' (a list)")
 

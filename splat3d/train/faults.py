@@ -61,7 +61,9 @@ def deferred_stop_signals(on_second: str) -> Iterator[StopRequest]:
             raise TrainingInterrupted(f"second {name}: stopped at once; {on_second}")
         request.signal_name = name
 
-    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
+    # a signal ignored on purpose stays ignored (``nohup`` ignores SIGHUP for the run)
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS
+                if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield request
     finally:

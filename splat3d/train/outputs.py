@@ -68,8 +68,10 @@ def plot_training_curves(path: Path, history: list[dict[str, float]],
         ax_psnr.plot(ks, [evals[k]["psnr"] for k in ks], "o-", label="test mean")
     ax_psnr.set(xlabel="step", ylabel="PSNR (dB)")
     ax_psnr.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
     return True

@@ -45,9 +45,9 @@ RUN_OUTPUTS = (CONFIG_FILE, METRICS_FILE, PLY_FILE, EVALUATION_FILE, CURVES_FILE
                "checkpoints", "test", "exports")
 """Everything a run and its ``eval`` / ``export`` write at the top of the run folder; a
 fresh run with ``overwrite`` removes all of it."""
-_SESSION_FIELDS = {"resume", "overwrite", "progress", "output_dir"}
-"""Config fields that may differ between a run and its resumption (the folder may have been
-copied or moved)."""
+_SESSION_FIELDS = {"resume", "overwrite", "progress", "output_dir", "checkpoint_every"}
+"""Config fields that may differ between a run and its resumption without changing its result
+(the folder may have been copied or moved)."""
 
 
 def prepare(config: TrainConfig) -> TrainConfig:
@@ -77,7 +77,8 @@ def prepare(config: TrainConfig) -> TrainConfig:
             warnings.warn(f"resume: using the saved settings of {out}; ignoring the new values "
                           f"of {', '.join(diff)}", stacklevel=3)
         remove_temp_files(out)
-        return dataclasses.replace(saved, resume=True, progress=config.progress)
+        return dataclasses.replace(saved, resume=True, progress=config.progress,
+                                   checkpoint_every=config.checkpoint_every)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"output_dir {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):

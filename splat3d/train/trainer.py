@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,7 +82,9 @@ class TrainingMonitor(Protocol):
 
     def update(self, gaussians: Gaussians, *, step: int, metrics: dict[str, float]) -> None: ...
 
-    def wait_while_paused(self) -> None: ...
+    def wait_while_paused(self, stop: Callable[[], bool] | None = None) -> None:
+        """Block while the user has paused training; return early once ``stop()`` is true
+        (a stop signal arrived while paused)."""
 
 
 def train(config: TrainConfig, dataset: SceneData | None = None,
@@ -166,11 +168,15 @@ def _initial_state(config: TrainConfig, data: SceneData) -> TrainState:
 
 
 def _restore(config: TrainConfig, data: SceneData) -> TrainState:
-    _, payload = ckpt.load_latest(config.output_dir, config.device)
+    path, payload = ckpt.load_latest(config.output_dir, config.device)
     params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(config.device))
                                      for k, v in payload["params"].items()})
     optimizer = make_optimizer(params, config.lr, data.scene_scale)
-    optimizer.load_state_dict(payload["optimizer"])
+    try:
+        optimizer.load_state_dict(payload["optimizer"])
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise ckpt.CheckpointError(f"{path}: the optimizer state does not fit its parameters "
+                                   f"({type(err).__name__}: {err})") from None
     torch.set_rng_state(payload["torch_rng"].cpu())
     log = payload.get("log", {})
     return TrainState(payload["step"], params, optimizer, payload["strategy_state"],
@@ -186,7 +192,7 @@ def _loop(config: TrainConfig, data: SceneData, train_ids: list[int], st: TrainS
             TrainProgress(config.max_steps, st.step, enabled=config.progress) as bar:
         while st.step < config.max_steps:
             if monitor is not None:
-                monitor.wait_while_paused()
+                monitor.wait_while_paused(stop.is_set)
             t0 = time.perf_counter()
             try:
                 loss, train_psnr = _train_step(config, data, train_ids, st, fixed_bg)

@@ -148,6 +148,20 @@ def test_pause_flag_is_shared_with_the_state(viewer):
     viewer.wait_while_paused()
 
 
+def test_a_stop_request_ends_the_wait_while_paused(viewer):
+    """SIGTERM while paused from the browser: the trainer's stop check releases the wait."""
+    viewer.state.set_paused(True)
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) >= 3
+
+    viewer.wait_while_paused(stop, poll_seconds=0.001)
+    assert viewer.paused and len(asked) == 3
+    viewer.state.set_paused(False)
+
+
 def test_custom_render_callback_is_used(tmp_path):
     calls = []
 

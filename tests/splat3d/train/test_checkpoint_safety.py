@@ -108,6 +108,11 @@ CORRUPTIONS = {
     "not_a_dict": lambda p: torch.save([1, 2, 3], p),
     "missing_fields": lambda p: torch.save({"step": 3}, p),
     "bad_step": lambda p: torch.save({**torch.load(p, weights_only=True), "step": -4}, p),
+    "short_rng": lambda p: torch.save({**torch.load(p, weights_only=True),
+                                       "torch_rng": torch.zeros(7, dtype=torch.uint8)}, p),
+    "log_not_a_dict": lambda p: torch.save({**torch.load(p, weights_only=True), "log": [1]}, p),
+    "optimizer_without_groups": lambda p: torch.save({**torch.load(p, weights_only=True),
+                                                      "optimizer": {"state": {}}}, p),
 }
 
 
@@ -224,3 +229,14 @@ def test_parameters_of_the_wrong_shape_name_the_checkpoint(run: Path) -> None:
     path = _edit_newest(run, lambda p: p.__setitem__("means", p["means"][:, :2].clone()))
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: .*means"):
         load_run_gaussians(run)
+
+
+def test_optimizer_state_that_does_not_fit_is_named_on_resume(run: Path) -> None:
+    path = list_checkpoints(run)[-1]
+    payload = load_checkpoint(path)
+    payload["optimizer"]["param_groups"] = payload["optimizer"]["param_groups"][:2]
+    torch.save(payload, path)
+    config = dataclasses.replace(load_config(run), resume=True)
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(path))}: the optimizer state "
+                                              rf"does not fit"):
+        train(config)

@@ -286,3 +286,21 @@ def test_non_finite_params_counts_gaussians_and_groups() -> None:
     assert non_finite_params(params) == ("2 of 5 Gaussians have non-finite values: 'means' in 2, "
                                          "'shN' in 1")
     assert non_finite_params({"huge": torch.full((4, 3), 3e38)}) is None  # the sum overflows
+
+
+def test_an_ignored_hangup_stays_ignored() -> None:
+    """Under ``nohup`` SIGHUP is ignored on purpose: training must not stop when the terminal
+    closes, while SIGTERM still checkpoints."""
+    from splat3d.train.faults import deferred_stop_signals
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with deferred_stop_signals("resume later") as stop:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+            assert not stop.is_set()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

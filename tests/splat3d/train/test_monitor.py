@@ -15,7 +15,7 @@ class RecordingMonitor:
     def update(self, gaussians, *, step, metrics):
         self.updates.append((step, len(gaussians), metrics))
 
-    def wait_while_paused(self):
+    def wait_while_paused(self, stop=None):
         self.waits += 1
 
 
