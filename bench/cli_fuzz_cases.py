@@ -268,8 +268,10 @@ def edit_checkpoint(change: Callable[[dict], None]) -> Callable[[Path], None]:
     def edit(run: Path) -> None:
         import torch
 
+        from splat3d.tensorfile import load_tensor_file
+
         path = newest_checkpoint(run)
-        state = torch.load(path, weights_only=False)  # our own fixture, not user input
+        state = load_tensor_file(path, "checkpoint")
         change(state)
         torch.save(state, path)
     return edit

@@ -16,7 +16,6 @@ poses by sorted order, like LLFF's ``minify`` output, whose names may differ), e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from splat3d.data.dataset import SceneDataset, holdout_splits
 from splat3d.data.errors import DatasetError
 from splat3d.data.frames import FrameRecord, frame_names
 from splat3d.data.poses import checked_c2w
+from splat3d.npyfile import read_npy
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -41,40 +41,23 @@ def _image_files(folder: Path) -> list[Path]:
 def read_poses_bounds(path: Path) -> np.ndarray:
     """The ``[N, 17]`` float64 array of a ``poses_bounds.npy`` file, checked before loading.
 
-    The ``.npy`` header (magic, dtype, shape) is read first with numpy's format functions and
-    the declared size compared with the file size, so an empty file, a ``.npz`` archive or a
-    pickle under this name, a wrong shape, or a shape larger than the file never reaches an
-    allocation; pickles are never loaded. Every value (poses, hwf, bounds) must be finite.
+    Read with :func:`splat3d.npyfile.read_npy` (header, dtype and size checked before any
+    allocation; pickles never loaded); the shape must be ``[N, 17]`` and every value (poses,
+    hwf, bounds) finite.
 
     Raises:
         DatasetError: naming the file and what was expected and found.
     """
     try:
-        with open(path, "rb") as f:
-            if f.read(2) == b"PK":
-                raise DatasetError(f"{path}: is a .npz (zip) archive; expected a .npy array")
-            f.seek(0)
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(f)
-            body = os.fstat(f.fileno()).st_size - f.tell()
+        arr = read_npy(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: file not found") from None
-    except (OSError, ValueError, EOFError) as err:
-        raise DatasetError(f"{path}: not a .npy array file ({err})") from None
-    if dtype.hasobject or dtype.kind not in "iuf":
-        raise DatasetError(f"{path}: expected an array of numbers, found dtype {dtype}")
-    if len(shape) != 2 or shape[1] != 17 or shape[0] == 0:
-        raise DatasetError(f"{path}: expected an [N, 17] array (N >= 1), found shape {shape}")
-    if shape[0] * 17 * dtype.itemsize != body:
-        raise DatasetError(f"{path}: header declares shape {shape} of {dtype} "
-                           f"({shape[0] * 17 * dtype.itemsize} bytes) but the file holds {body} "
-                           f"bytes of data (truncated or corrupt)")
-    try:
-        arr = np.load(path, allow_pickle=False).astype(np.float64)
-    except (OSError, ValueError, EOFError) as err:
-        raise DatasetError(f"{path}: cannot read .npy array: {err}") from None
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
+    if arr.ndim != 2 or arr.shape[1] != 17 or arr.shape[0] == 0:
+        raise DatasetError(f"{path}: expected an [N, 17] array (N >= 1), found shape "
+                           f"{arr.shape}")
+    arr = arr.astype(np.float64)
     bad = np.argwhere(~np.isfinite(arr))
     if len(bad):
         row, col = bad[0]

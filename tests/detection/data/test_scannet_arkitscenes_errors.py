@@ -17,11 +17,7 @@ from PIL import Image
 
 from detection.data.arkitscenes import read_arkitscenes_annotation, read_arkitscenes_split
 from detection.data.arkitscenes_frames import read_arkitscenes_frames, read_pincam, read_traj
-from detection.data.scannet_arrays import (
-    load_scannet_array_boxes,
-    load_scannet_array_scene,
-    read_npy,
-)
+from detection.data.scannet_arrays import load_scannet_array_boxes, load_scannet_array_scene
 from detection.data.scannet_raw import (
     read_aggregation,
     read_axis_alignment,
@@ -35,6 +31,7 @@ from detection.data.scannet_sens import (
     SensStream,
     read_sens_dataset,
 )
+from splat3d.npyfile import read_npy
 
 SCENE = "scene0000_00"
 CHAIR = [1.0, 2.0, 0.5, 0.4, 0.4, 1.0, 5]  # VoteNet row: centre, size, NYU40 id 5 (chair)

@@ -98,7 +98,7 @@ def test_errors(tmp_path: Path):
     with pytest.raises(DatasetError, match=r"IMG_0000.*32x24 but the intrinsics are for 32x48"):
         read_llff(tmp_path)
     (tmp_path / "poses_bounds.npy").write_bytes(b"garbage")
-    with pytest.raises(DatasetError, match="poses_bounds.npy: not a .npy array file"):
+    with pytest.raises(DatasetError, match="poses_bounds.npy: not a .npy file"):
         read_llff(tmp_path)
 
 
@@ -110,20 +110,23 @@ def _npy_header(shape: tuple, dtype: str = "<f8") -> bytes:
 
 
 BAD_NPY = {
-    "empty file": (lambda p: p.write_bytes(b""), r"not a .npy array file"),  # was EOFError
+    "empty file": (lambda p: p.write_bytes(b""), r"empty file; expected a .npy array"),
     "npz under the .npy name": (lambda p: np.savez(p.with_suffix(".tmp"), a=np.zeros((3, 17)))
                                 or p.with_suffix(".tmp.npz").rename(p),
-                                r"is a .npz \(zip\) archive; expected a .npy array"),
+                                r"a .npz/zip archive, not a .npy array"),
     "pickled objects": (lambda p: np.save(p, np.array([{"a": 1}] * 17).reshape(1, 17),
                                           allow_pickle=True),
-                        r"expected an array of numbers, found dtype object"),
+                        r"holds Python objects \(dtype object\), which would need unpickling"),
     "strings": (lambda p: np.save(p, np.full((1, 17), "x")),
-                r"expected an array of numbers, found dtype <U1"),
+                r"dtype <U1; expected a numeric array"),
     "no rows": (lambda p: np.save(p, np.zeros((0, 17))), r"found shape \(0, 17\)"),
     "truncated": (lambda p: p.write_bytes(_npy_header((3, 17)) + bytes(100)),
-                  r"declares shape \(3, 17\) of float64 \(408 bytes\) but the file holds 100"),
+                  r"header shape \(3, 17\) of float64 needs 408 data bytes, found 100"),
     "huge declared shape": (lambda p: p.write_bytes(_npy_header((10**15, 17)) + bytes(8)),
-                            r"declares shape \(1000000000000000, 17\)"),
+                            r"header shape \(1000000000000000, 17\)"),
+    "unterminated header string": (  # numpy's literal parser raised tokenize.TokenError
+        lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '''     \n"),
+        r"malformed .npy header"),
     "infinite bound": (lambda p: np.save(p, np.concatenate([np.zeros((2, 16)), [[1], [np.inf]]],
                                                            axis=1)),
                        r"row 1 column 16 is inf; expected finite values"),
