@@ -59,8 +59,12 @@ def dataset_file(root: Path, name: str, where: str, field: str) -> Path:
         field: the key or column that held ``name``, e.g. ``"file_path"``.
 
     Raises:
-        DatasetError: an empty or absolute ``name``, or one that leads outside ``root``.
+        DatasetError: an empty or absolute ``name``, one with a NUL character, or one that
+            leads outside ``root``.
     """
+    if "\0" in name:
+        raise DatasetError(f"{where}: {field!r} is {name!r}; a file name cannot contain a NUL "
+                           f"character")
     posix = PurePosixPath(name.replace("\\", "/"))
     if not name or posix.is_absolute() or PurePath(name).is_absolute() or (
             posix.parts and posix.parts[0].endswith(":")):

@@ -96,21 +96,35 @@ def render_args(tmp: Path, cameras: Path, out: Path, *extra: str) -> list[str]:
             "--out", str(out), *extra]
 
 
-def test_render_traversal_names_stay_inside_out(scene, capsys):
-    """Issue #20 item 3: absolute, climbing and drive names wrote PNGs elsewhere."""
+@pytest.mark.parametrize("name", ["{tmp}/outside/x", "../../x", "a/../../x", "C:\\x", "..",
+                                  "x\x00y"])
+def test_render_refuses_frame_names_that_leave_the_folder(scene, capsys, name):
+    """Issue #20 item 3: absolute, climbing and drive names wrote PNGs elsewhere. The
+    transforms reader now refuses them, in one line naming the frame; nothing is created."""
     _, _, tmp = scene
-    # Where a broken writer would put them, these all land inside tmp (never in /etc).
-    hostile = [f"{tmp}/outside/x", "../../x", "a/../../x", "C:\\x", "..", "../../../x", "x",
-               "x\x00y", "CON"]
-    write_file_paths(tmp / "hostile.json", hostile)
+    write_file_paths(tmp / "hostile.json", [name.format(tmp=tmp), "fine"])
+    before = tree(tmp)
+    with pytest.raises(SystemExit):
+        main(render_args(tmp, tmp / "hostile.json", tmp / "box" / "out", "--save-npy"))
+    assert tree(tmp) == before
+    err = capsys.readouterr().err
+    assert "hostile.json frame 0" in err and err.count("\n") == 1, err
+
+
+def test_render_gives_every_frame_its_own_file_inside_out(scene, capsys):
+    """Names the reader accepts but that clash (case, a folded '..', a device name) still get
+    one file each, all inside ``--out``."""
+    _, _, tmp = scene
+    names = ["x", "X", "CON", "a/../b", "b"]
+    write_file_paths(tmp / "clash.json", names)
     out = tmp / "box" / "a" / "out"
     before = tree(tmp)
-    main(render_args(tmp, tmp / "hostile.json", out, "--save-npy"))
+    main(render_args(tmp, tmp / "clash.json", out, "--save-npy"))
     created = tree(tmp) - before
     assert all(p.startswith("box/a/out/") or p in ("box", "box/a", "box/a/out")
                for p in created), sorted(created)
-    assert len(list(out.rglob("*.png"))) == len(hostile), "two frames shared one file"
-    assert len(list(out.rglob("*_depth.npy"))) == len(hostile)
+    assert len(list(out.rglob("*.png"))) == len(names), "two frames shared one file"
+    assert len(list(out.rglob("*_depth.npy"))) == len(names)
     assert "frame name(s) changed" in capsys.readouterr().out
 
 
@@ -161,4 +175,5 @@ def test_render_refuses_a_huge_size_from_the_file_naming_it(scene, capsys):
     with pytest.raises(SystemExit):
         main(render_args(tmp, tmp / "huge.json", tmp / "out"))
     err = capsys.readouterr().err
-    assert "huge.json ('w'/'h'): image size 1000000000x1000000000" in err and err.count("\n") == 1
+    assert "huge.json frame 0" in err and "image width is 1000000000 pixels" in err
+    assert err.count("\n") == 1
