@@ -22,8 +22,8 @@ import torch
 
 from configs.train import TRAIN_PRESETS
 from splat3d.data.blender import read_blender
+from splat3d.fileio import read_json
 from splat3d.train import train
-from splat3d.train.outputs import read_json
 
 DATA = Path("/work/shared/data/nerf_synthetic_lego_subset")
 SPLITS = {"train": "transforms_train_subset.json", "test": "transforms_test_subset.json"}

@@ -144,7 +144,7 @@ def run_demo(output_dir: Path | str = Path("outputs/demo"), *, steps: int = 500,
     config = replace(demo_config(Path(output_dir), steps, num_random), overwrite=overwrite,
                      progress=progress, seed=seed, threads=threads)
     run_dir = train(config, dataset=data)
-    from splat3d.train.outputs import read_json
+    from splat3d.fileio import read_json
 
     metrics = read_json(run_dir / "metrics.json")
     result = {"test_psnr": metrics["final"]["psnr"], "test_ssim": metrics["final"]["ssim"],

@@ -190,12 +190,19 @@ def _resume(
             f"{path}: checkpoint was written with another config or class list; use a new "
             "output folder or delete the checkpoint"
         )
-    detector.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    generator.set_state(state["generator"])
+    try:
+        detector.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        epoch = int(state["epoch"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: malformed detector checkpoint ({type(err).__name__}: "
+                         f"{err})") from None
     log_path = path.parent / LOG_NAME
-    log = read_json(log_path)["epochs"] if log_path.is_file() else []
-    return int(state["epoch"]), log[: int(state["epoch"])]
+    log = read_json(log_path) if log_path.is_file() else {"epochs": []}
+    if not isinstance(log, dict) or not isinstance(log.get("epochs"), list):
+        raise ValueError(f"{log_path}: expected an object with an 'epochs' list")
+    return epoch, log["epochs"][:epoch]
 
 
 def _plain(value: object) -> object:

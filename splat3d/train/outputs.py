@@ -2,8 +2,6 @@
 
 Every file goes through :func:`splat3d.fileio.atomic_path`, so an interrupted run never
 leaves a truncated file behind.
-
-:func:`read_json` is :func:`splat3d.fileio.read_json`, re-exported for the run-folder code.
 """
 
 from __future__ import annotations
@@ -16,11 +14,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from splat3d.fileio import atomic_path, read_json, save_png
+from splat3d.fileio import atomic_path, save_png
 from splat3d.safepath import child_path
-
-__all__ = ["ERROR_GAIN", "comparison_image", "plot_training_curves", "read_json",
-           "save_view_images"]
 
 ERROR_GAIN = 4.0
 """The error panel shows ``|render - gt|`` (mean over RGB) times this, clipped to [0, 1]."""

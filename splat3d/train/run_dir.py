@@ -27,12 +27,12 @@ from typing import Any, Literal
 
 import torch
 
-from splat3d.fileio import atomic_path, remove_temp_files, write_json
+from splat3d.fileio import atomic_path, read_json, remove_temp_files, write_json
 from splat3d.gaussians import Gaussians
 from splat3d.train import checkpoint as ckpt
 from splat3d.train.config import TrainConfig, config_from_dict, config_to_dict
 from splat3d.train.faults import NonFiniteError, non_finite_params
-from splat3d.train.outputs import plot_training_curves, read_json
+from splat3d.train.outputs import plot_training_curves
 from splat3d.train.params import PARAM_NAMES, gaussians_from_params
 from splat3d.train.scene import SceneData
 

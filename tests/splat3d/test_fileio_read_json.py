@@ -1,13 +1,23 @@
 """splat3d.fileio.read_json: the one JSON reader; every failure is one line naming the file."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from splat3d import fileio
-from splat3d.train import outputs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_run_folder_code_uses_the_same_helper():
-    assert outputs.read_json is fileio.read_json
+def test_no_other_module_parses_json_files():
+    """One home: every JSON file the product reads goes through fileio.read_json."""
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for package in ("splat3d", "text2d3", "detection", "viewer", "configs")
+                 for path in (ROOT / package).rglob("*.py") if path.name != "fileio.py"
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"\bjson\.loads?\(", line)]
+    assert not offenders, offenders
 
 
 @pytest.mark.parametrize("content,pattern", [

@@ -80,6 +80,13 @@ def test_training_resumes_where_it_stopped(tmp_path, monkeypatch, scene_factory)
     with pytest.raises(ValueError, match="another config"):
         train_detector(scenes, classes, other, output=tmp_path / "b", progress=False)
 
+    checkpoint = tmp_path / "b" / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    state["optimizer"] = {"state": {}}  # no param_groups: a damaged or foreign file
+    torch.save(state, checkpoint)
+    with pytest.raises(ValueError, match=r"checkpoint\.pt: malformed detector checkpoint"):
+        train_detector(scenes, classes, config, output=tmp_path / "b", progress=False)
+
 
 def test_warmup_cosine_schedule():
     s = WarmupCosine(total=100, warmup=10, floor=0.01)
