@@ -135,18 +135,26 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Rebuild a config dataclass of type ``cls`` from :func:`config_to_dict` output.
 
+    The data may come from someone else's run folder, so every scalar field is checked
+    against its annotation (numbers, booleans, strings, the choices of a ``Literal``) before
+    the dataclass is built.
+
     Raises:
-        ValueError: for a key that is not a field of ``cls``.
+        ValueError: for a key that is not a field of ``cls``, or a value of the wrong type,
+            naming the field.
     """
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__}: expected an object of fields, found "
+                         f"{type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown config fields {unknown}")
-    return cls(**{k: _coerce(hints[k], v) for k, v in data.items()})
+    return cls(**{k: _coerce(hints[k], v, k) for k, v in data.items()})
 
 
-def _coerce(hint: Any, value: Any) -> Any:
+def _coerce(hint: Any, value: Any, name: str) -> Any:
     if value is None:
         return None
     if dataclasses.is_dataclass(hint):
@@ -154,9 +162,26 @@ def _coerce(hint: Any, value: Any) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _coerce(inner[0], value) if len(inner) == 1 else value
-    if hint is Path:
-        return Path(value)
+        return _coerce(inner[0], value, name) if len(inner) == 1 else value
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise ValueError(f"field {name!r} is {value!r}; expected one of "
+                             f"{list(typing.get_args(hint))}")
+        return value
+    if hint is Path or hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"field {name!r} is {value!r}; expected a string")
+        return Path(value) if hint is Path else value
+    if hint is bool or hint is int:
+        if not isinstance(value, int) or isinstance(value, bool) != (hint is bool):
+            raise ValueError(f"field {name!r} is {value!r}; expected {hint.__name__}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"field {name!r} is {value!r}; expected a number")
+        return float(value)
     if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"field {name!r} is {value!r}; expected a list")
         return tuple(value)
     return value

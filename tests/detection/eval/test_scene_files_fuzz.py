@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,6 +87,7 @@ def test_scene_file_gives_valid_boxes_or_names_the_file(tmp_path, data, with_sco
 
 @FUZZ
 @given(data=st.data())
+@pytest.mark.filterwarnings("ignore:.*an eval-det metrics file")  # the skip note is expected
 def test_prediction_folder_gives_valid_scenes_or_names_a_file(tmp_path, data):
     folder = tmp_path / "pred"
     folder.mkdir(exist_ok=True)

@@ -51,6 +51,19 @@ def test_config_round_trip(name: str) -> None:
         config_from_dict(TrainConfig, {**config_to_dict(cfg), "bogus": 1})
 
 
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("threads", "x", "expected int"), ("max_steps", 1.5, "expected int"),
+    ("max_steps", True, "expected int"), ("random_background", 1, "expected bool"),
+    ("ssim_lambda", "0.2", "expected a number"), ("data", 7, "expected a string"),
+    ("mode", "fancy", r"expected one of \['classic', 'antialiased'\]"),
+    ("eval_steps", 5, "expected a list"),
+])
+def test_config_values_of_the_wrong_type_name_the_field(field, value, expected) -> None:
+    data = {**config_to_dict(TRAIN_PRESETS["fast"][1]), field: value}
+    with pytest.raises(ValueError, match=rf"field '{field}' is .*; {expected}"):
+        config_from_dict(TrainConfig, data)
+
+
 def test_comparison_image_layout() -> None:
     gt, render = torch.zeros(4, 5, 3), torch.full((4, 5, 3), 0.1)
     img = comparison_image(gt, render)
