@@ -63,7 +63,11 @@ def save_ply(path, gaussians):
 def train_step(config, data, ids, st, bg):
     if fault == "sigterm" and st.step == 15:
         marker.touch()
-        time.sleep(1.0)  # the parent's SIGTERM arrives during this step
+        sent = marker.with_suffix(".sent")  # the parent touches it after the SIGTERM
+        for _ in range(6000):  # the SIGTERM arrives during this step, however slow the parent
+            if sent.exists():
+                break
+            time.sleep(0.01)
     return real_step(config, data, ids, st, bg)
 
 torch.save, splat3d.io.save_ply, trainer._train_step = save, save_ply, train_step
@@ -94,6 +98,7 @@ def run_child(run: Path, fault: str, tmp_path: Path, send: signal.Signals) -> tu
             assert time.monotonic() < deadline, "child never reached the fault point"
             time.sleep(0.02)
         child.send_signal(send)
+        marker.with_suffix(".sent").touch()
         _, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
