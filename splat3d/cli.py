@@ -138,8 +138,9 @@ def demo(output: Path = Path("outputs/demo"), steps: int = 500, seed: int = 0) -
     from splat3d.demo import run_demo
 
     result = run_demo(output, steps=steps, seed=seed)
-    print(f"demo: test PSNR {result['test_psnr']:.2f} dB, SSIM {result['test_ssim']:.4f}, "
-          f"{result['num_gaussians']} Gaussians, {result['seconds']:.0f} s; "
+    print(f"demo: test PSNR {result['test_psnr']:.2f} dB, SSIM {result['test_ssim']:.4f} on "
+          f"{result['num_test_views']} held-out views, {result['num_gaussians']} Gaussians, "
+          f"{result['seconds']:.0f} s; "
           f"results in {result['run_dir']} (view them: splat3d view {result['run_dir']})")
 
 

@@ -121,7 +121,7 @@ def run_demo(output_dir: Path | str = Path("outputs/demo"), *, steps: int = 500,
              image_size: int = 64, n_train: int = 24, n_test: int = 6,
              num_random: int = 2000, overwrite: bool = True, progress: bool = True,
              seed: int = 0, threads: int | None = 1) -> dict[str, Any]:
-    """Build, render and reconstruct the demo scene; print and return the test scores.
+    """Build, render and reconstruct the demo scene; return the test scores.
 
     Args:
         output_dir: run folder (see :func:`splat3d.train.train`).
@@ -149,8 +149,5 @@ def run_demo(output_dir: Path | str = Path("outputs/demo"), *, steps: int = 500,
     metrics = read_json(run_dir / "metrics.json")
     result = {"test_psnr": metrics["final"]["psnr"], "test_ssim": metrics["final"]["ssim"],
               "num_gaussians": metrics["num_gaussians"], "seconds": time.perf_counter() - t0,
-              "run_dir": str(run_dir)}
-    print(f"demo: test PSNR {result['test_psnr']:.2f} dB, SSIM {result['test_ssim']:.4f} on "
-          f"{n_test} held-out views, {result['num_gaussians']} Gaussians, "
-          f"{result['seconds']:.0f} s; results in {run_dir}")
+              "num_test_views": n_test, "run_dir": str(run_dir)}
     return result

@@ -83,8 +83,9 @@ def prepare(config: TrainConfig) -> TrainConfig:
         raise FileExistsError(f"output_dir {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not config.overwrite:
-            raise FileExistsError(f"output_dir {out} is not empty; pass overwrite=True to start "
-                                  f"a new run there or resume=True to continue it")
+            raise FileExistsError(f"output_dir {out} is not empty; pass --overwrite "
+                                  f"(overwrite=True) to start a new run there or --resume "
+                                  f"(resume=True) to continue it")
         if not (out / CONFIG_FILE).is_file():
             raise FileExistsError(f"output_dir {out} is not empty and has no {CONFIG_FILE}, so "
                                   f"it is not a splat3d run; refusing to overwrite it (choose a "

@@ -162,3 +162,14 @@ def test_bad_flags_are_refused_before_any_file_is_read(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert err.startswith(f"splat3d: error: {flag} ") and err.count("\n") == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_reports_once(monkeypatch, capsys):
+    import splat3d.demo
+
+    fake = {"test_psnr": 30.0, "test_ssim": 0.9, "num_gaussians": 7, "seconds": 1.0,
+            "num_test_views": 6, "run_dir": "outputs/demo"}
+    monkeypatch.setattr(splat3d.demo, "run_demo", lambda *a, **k: fake)
+    main(["demo"])
+    out = capsys.readouterr().out
+    assert out.count("demo: test PSNR") == 1 and "on 6 held-out views" in out
