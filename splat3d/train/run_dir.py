@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import torch
 
-from splat3d.fileio import atomic_path, read_json, remove_temp_files, write_json
+from splat3d.fileio import read_json, remove_temp_files, write_json
 from splat3d.gaussians import Gaussians
 from splat3d.train import checkpoint as ckpt
 from splat3d.train.config import TrainConfig, config_from_dict, config_to_dict
@@ -242,8 +242,8 @@ def export_run(run_dir: Path, format: ExportFormat = "ply", out: Path | None = N
 
 
 def _require_finite(gaussians: Gaussians, path: Path) -> None:
-    """Refuse to publish a model with NaN or infinite values (naming the real file, not the
-    temporary one the writer would report)."""
+    """Refuse to publish a model with NaN or infinite values, saying how many Gaussians and
+    which parameter groups (the writers name only the first bad one)."""
     bad = non_finite_params(gaussians.tensors())
     if bad is not None:
         raise NonFiniteError(f"{path}: refusing to write a model in which {bad}")
@@ -254,5 +254,4 @@ def _save_gaussians(path: Path, gaussians: Gaussians, format: str) -> None:
 
     _require_finite(gaussians, path)
     writer = save_ply if format == "ply" else save_splat
-    with atomic_path(path) as tmp:
-        writer(tmp, gaussians)
+    writer(path, gaussians)  # atomic itself

@@ -33,7 +33,7 @@ CHILD = """
 import sys, time
 from pathlib import Path
 import torch
-import splat3d.io
+from plyfile import PlyData
 from splat3d.demo import build_scene, render_dataset
 from splat3d.train import train, trainer
 from splat3d.train.trainer import torch_threads
@@ -48,15 +48,15 @@ def stall(path):
     marker.touch()
     time.sleep(120)
 
-real_save, real_ply, real_step = torch.save, splat3d.io.save_ply, trainer._train_step
+real_save, real_ply, real_step = torch.save, PlyData.write, trainer._train_step
 
 def save(obj, f, *args, **kwargs):
     real_save(obj, f, *args, **kwargs)
     if fault == "checkpoint" and obj["step"] == 20:
         stall(f)
 
-def save_ply(path, gaussians):
-    real_ply(path, gaussians)
+def write_ply(self, path):  # inside save_ply's own atomic write: path is the temp file
+    real_ply(self, path)
     if fault == "ply":
         stall(path)
 
@@ -70,7 +70,7 @@ def train_step(config, data, ids, st, bg):
             time.sleep(0.01)
     return real_step(config, data, ids, st, bg)
 
-torch.save, splat3d.io.save_ply, trainer._train_step = save, save_ply, train_step
+torch.save, PlyData.write, trainer._train_step = save, write_ply, train_step
 with torch_threads(1):
     scene = render_dataset(build_scene(seed=0), n_train=6, n_test=2, size=32)
 try:
