@@ -1,8 +1,9 @@
 """Render the frames of a transforms.json with a Gaussian scene into image files.
 
-Frame names come from the file, so every output path goes through :mod:`splat3d.safepath`:
-``../../x`` or ``/etc/x`` is written inside ``out`` (as ``out/x.png``, renamed ``x~2`` when two
-frames meet), never beside or above it.
+Frame names come from the file. The transforms reader already refuses a ``file_path`` that
+leaves its folder (``../../x``, ``/etc/x``); every output path still goes through
+:mod:`splat3d.safepath`, which keeps names inside ``out``, neutralises device names and
+control characters, and renames clashing frames (``x~2``) instead of overwriting one.
 """
 
 from __future__ import annotations
